@@ -1,0 +1,1 @@
+"""chronopype: time-driven, network-aware processors."""

@@ -1,0 +1,1 @@
+"""chronopype_testing: virtual asyncio time and fakes for testing chronopype processors."""

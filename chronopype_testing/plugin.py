@@ -1,0 +1,1 @@
+"""pytest plugin for chronopype_testing (filled in by the FakeClock work)."""
