@@ -1,0 +1,60 @@
+"""The base processor driven by a clock."""
+
+from __future__ import annotations
+
+from chronopype.processors.state import ProcessorState, validate_window_size
+
+__all__ = ["TickProcessor"]
+
+
+class TickProcessor:
+    """Something a clock ticks.
+
+    Lifecycle: ``start(timestamp)`` marks it active, ``stop()`` inactive. ``pause()`` and
+    ``resume()`` are no-ops here; subclasses with background work (``NetworkProcessor``) use them
+    to suspend that work while staying registered. ``tick``/``async_tick`` are the per-tick
+    handlers; ``async_tick`` calls ``tick`` unless overridden.
+
+    ``current_timestamp`` is ``state.last_timestamp``: set by ``start`` and by whoever drives the
+    ticks (the clock). Timing and error statistics go through ``record_execution`` and
+    ``record_error``.
+    """
+
+    __slots__ = ("__weakref__", "_state")
+
+    def __init__(self, stats_window_size: int = 100) -> None:
+        self._state = ProcessorState(validate_window_size(stats_window_size))
+
+    @property
+    def state(self) -> ProcessorState:
+        return self._state
+
+    @property
+    def current_timestamp(self) -> float:
+        return self._state.last_timestamp
+
+    def start(self, timestamp: float) -> None:
+        self._state.last_timestamp = timestamp
+        self._state.is_active = True
+
+    def stop(self) -> None:
+        self._state.is_active = False
+
+    def pause(self) -> None:
+        """Suspend background work; nothing to suspend in the base class."""
+
+    def resume(self) -> None:
+        """Resume background work; nothing to resume in the base class."""
+
+    def tick(self, timestamp: float) -> None:
+        """Handle one tick; override in subclasses."""
+
+    async def async_tick(self, timestamp: float) -> None:
+        self.tick(timestamp)
+
+    def record_execution(self, seconds: float) -> None:
+        """Record a successful execution lasting ``seconds`` at the current timestamp."""
+        self._state.record_execution(seconds, self._state.last_timestamp)
+
+    def record_error(self, exc: BaseException, timestamp: float) -> None:
+        self._state.record_error(exc, timestamp)
