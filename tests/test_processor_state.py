@@ -1,0 +1,135 @@
+import math
+import statistics
+
+import pytest
+
+from chronopype import ProcessorState
+
+
+def test_defaults() -> None:
+    state = ProcessorState()
+    assert state.last_timestamp == 0.0
+    assert state.is_active is False
+    assert state.retry_count == 0
+    assert state.max_consecutive_retries == 3
+    assert state.error_count == 0
+    assert state.consecutive_errors == 0
+    assert state.last_error is None
+    assert state.last_error_time is None
+    assert state.last_success_time is None
+    assert state.stats_window_size == 100
+    assert (state.total_count, state.successful_count, state.failed_count) == (0, 0, 0)
+    assert state.error_rate == 0.0
+    assert state.avg_execution_time == 0.0
+    assert state.max_execution_time == 0.0
+    assert state.std_execution_time == 0.0
+    assert state.percentile(50) == 0.0
+
+
+@pytest.mark.parametrize("bad", [True, False, 1.0, "3", None])
+def test_window_size_type_is_checked(bad: object) -> None:
+    with pytest.raises(TypeError, match="stats_window_size must be an int >= 1"):
+        ProcessorState(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_window_size_range_is_checked(bad: int) -> None:
+    with pytest.raises(ValueError, match=f"stats_window_size must be an int >= 1, got {bad}"):
+        ProcessorState(bad)
+
+
+def test_max_consecutive_retries_is_validated() -> None:
+    assert ProcessorState(max_consecutive_retries=0).max_consecutive_retries == 0
+    with pytest.raises(TypeError, match="max_consecutive_retries"):
+        ProcessorState(max_consecutive_retries=True)
+    with pytest.raises(ValueError, match="max_consecutive_retries"):
+        ProcessorState(max_consecutive_retries=-1)
+
+
+def test_statistics_cover_only_the_window_but_counters_do_not() -> None:
+    state = ProcessorState(4)
+    for seconds in [9.0, 1.0, 2.0, 3.0, 4.0, 10.0]:
+        state.record_execution(seconds, timestamp=seconds * 100)
+    window = [2.0, 3.0, 4.0, 10.0]
+    assert list(state.execution_times) == window
+    assert state.successful_count == 6
+    assert state.total_count == 6
+    assert state.avg_execution_time == pytest.approx(statistics.fmean(window))
+    assert state.max_execution_time == 10.0
+    assert state.std_execution_time == pytest.approx(statistics.pstdev(window))
+    assert state.last_success_time == 1000.0
+
+
+def test_percentile_interpolates_linearly() -> None:
+    state = ProcessorState()
+    for seconds in [4.0, 1.0, 3.0, 2.0]:
+        state.record_execution(seconds)
+    assert state.percentile(0) == 1.0
+    assert state.percentile(100) == 4.0
+    assert state.percentile(50) == pytest.approx(2.5)
+    assert state.percentile(25) == pytest.approx(1.75)
+    single = ProcessorState()
+    single.record_execution(0.5)
+    assert single.percentile(99) == 0.5
+    assert single.std_execution_time == 0.0
+
+
+@pytest.mark.parametrize("bad", [-0.1, 100.1, math.nan])
+def test_percentile_range_is_checked(bad: float) -> None:
+    with pytest.raises(ValueError, match="percentile must be in"):
+        ProcessorState().percentile(bad)
+
+
+def test_percentile_type_is_checked() -> None:
+    with pytest.raises(TypeError, match="percentile"):
+        ProcessorState().percentile(True)
+
+
+def test_errors_count_and_reset_on_success() -> None:
+    state = ProcessorState()
+    first, second = ValueError("a"), OSError("b")
+    state.record_error(first, 10.0)
+    state.record_error(second, 11.0)
+    assert state.error_count == 2
+    assert state.consecutive_errors == 2
+    assert state.last_error is second
+    assert state.last_error_time == 11.0
+    state.record_execution(0.25)
+    assert state.consecutive_errors == 0
+    assert state.error_count == 2
+    assert state.failed_count == 2
+    assert state.total_count == 3
+    assert state.error_rate == pytest.approx(2 / 3)
+    assert state.last_error is second
+
+
+@pytest.mark.parametrize(
+    ("bad", "exc"),
+    [(-1.0, ValueError), (math.inf, ValueError), (math.nan, ValueError), ("1", TypeError),
+     (True, TypeError), (None, TypeError)],
+)
+def test_execution_time_is_validated(bad: object, exc: type[Exception]) -> None:
+    state = ProcessorState()
+    with pytest.raises(exc, match="execution time"):
+        state.record_execution(bad)  # type: ignore[arg-type]
+    assert state.successful_count == 0
+
+
+def test_record_error_rejects_non_exceptions() -> None:
+    with pytest.raises(TypeError, match="exc must be an exception"):
+        ProcessorState().record_error("boom", 1.0)  # type: ignore[arg-type]
+
+
+def test_state_has_no_instance_dict() -> None:
+    state = ProcessorState()
+    with pytest.raises(AttributeError):
+        state.typo_field = 1  # type: ignore[attr-defined]
+
+
+def test_memory_stays_bounded_over_many_records() -> None:
+    state = ProcessorState(10)
+    for i in range(10_000):
+        state.record_execution(i / 1000)
+    assert len(state.execution_times) == 10
+    assert state.successful_count == 10_000
+    assert state.max_execution_time == 9.999
