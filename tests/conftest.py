@@ -1,0 +1,49 @@
+"""Fixtures for tests that need a real PostgreSQL server (the plugin provides everything else)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from pg_server import PostgresServer, PostgresUnavailable
+
+REQUIRE_POSTGRES = "CHRONOPYPE_REQUIRE_POSTGRES"
+_SUMMARY = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway server for the session; tests may kill and restart it but must leave it up.
+
+    Skips when no server can be started, unless CHRONOPYPE_REQUIRE_POSTGRES=1 (as in CI), where
+    that is a failure.
+    """
+    server: PostgresServer | None = None
+    try:
+        server = PostgresServer.create()
+        server.start()
+    except PostgresUnavailable as exc:
+        if server is not None:
+            server.destroy()
+        if os.environ.get(REQUIRE_POSTGRES) == "1":
+            pytest.fail(f"{REQUIRE_POSTGRES}=1 but no PostgreSQL server could be started: {exc}")
+        pytest.skip(f"no PostgreSQL server could be started: {exc}")
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def summary_lines(request: pytest.FixtureRequest) -> list[str]:
+    """Lines a test wants in the terminal summary (and so in the CI log), even without ``-s``."""
+    return request.config.stash.setdefault(_SUMMARY, [])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(_SUMMARY, [])
+    if lines:
+        terminalreporter.write_sep("=", "chronopype real-server numbers")
+        for line in lines:
+            terminalreporter.write_line(line)
