@@ -1,5 +1,5 @@
 """chronopype: time-driven, network-aware processors."""
 
-from chronopype.processors import ProcessorState, TickProcessor
+from chronopype.processors import NetworkProcessor, NetworkStatus, ProcessorState, TickProcessor
 
-__all__ = ["ProcessorState", "TickProcessor"]
+__all__ = ["NetworkProcessor", "NetworkStatus", "ProcessorState", "TickProcessor"]

@@ -1,0 +1,635 @@
+"""Network-aware processors: a background check loop that keeps a connection healthy.
+
+The whole state machine lives in ``NetworkProcessor._attempt`` (one connectivity check and the
+transitions it causes) and the lifecycle methods ``start``/``pause``/``resume``/``stop``.
+Every status change goes through ``_set_status``. Every wait and timeout goes through the
+running event loop (``asyncio.sleep``/``asyncio.timeout``/``loop.time()``) and every random
+number comes from the instance's ``rng``, so a virtual-time loop and a seeded ``Random`` make
+a run exactly reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from abc import ABCMeta, abstractmethod
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from numbers import Real
+from typing import ClassVar
+
+from chronopype.processors.tick import TickProcessor
+
+__all__ = ["NetworkProcessor", "NetworkStatus", "StatusListener"]
+
+_fallback_logger = logging.getLogger(__name__)
+# Classes whose logger() failed once already: warn about it once, not on every message.
+_broken_logger_classes: set[type] = set()
+
+MIN_SETTING_SECONDS = 0.1
+BACKOFF_CAP_SECONDS = 300.0
+BACKOFF_FLOOR_SECONDS = 1.0
+BACKOFF_JITTER = 0.1
+# After await_cleanup() cancels an overdue cleanup, how long the cancellation may take to land.
+_CANCEL_GRACE_SECONDS = 1.0
+
+
+class NetworkStatus(Enum):
+    STOPPED = 0
+    NOT_CONNECTED = 1
+    CONNECTING = 2
+    CONNECTED = 3
+    DISCONNECTING = 4
+    ERROR = 5
+
+
+StatusListener = Callable[[NetworkStatus, NetworkStatus], None]
+
+# What a check may legitimately return; anything else is treated like check_network raising.
+_CHECK_RESULTS = frozenset(
+    {NetworkStatus.CONNECTED, NetworkStatus.NOT_CONNECTED, NetworkStatus.ERROR}
+)
+
+
+def _seconds_setting(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"{name} must be a number of seconds, got {value!r} ({type(value).__name__})"
+        )
+    seconds = float(value)
+    if not math.isfinite(seconds):
+        raise ValueError(f"{name} must be finite, got {seconds}")
+    return max(seconds, MIN_SETTING_SECONDS)
+
+
+def _timeout_argument(name: str, value: object, *, allow_none: bool) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    if math.isnan(seconds) or seconds < 0.0:
+        raise ValueError(f"{name} must be >= 0 seconds, got {seconds}")
+    return seconds
+
+
+def _running_loop(operation: str) -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            f"NetworkProcessor.{operation}() needs a running asyncio event loop: call it from "
+            "a coroutine or callback running in the loop (e.g. inside asyncio.run(...))"
+        ) from None
+
+
+class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
+    """A processor that watches its network connection and reconnects with backoff.
+
+    Subclasses implement ``logger()`` and ``check_network()``, and usually ``start_network()``
+    and ``stop_network()``. After ``start(timestamp)`` a background loop calls
+    ``check_network()`` at once and then again after each wait:
+
+    - CONNECTED: ``check_network_interval`` (after ``start_network()`` and ``on_connected()``
+      when the processor was not connected yet);
+    - NOT_CONNECTED, ERROR returned, or the check exceeding ``check_network_timeout``:
+      ``backoff_delay(retry_count)``, tearing the connection down first if it was up;
+    - the check raising or returning anything else: ``network_error_wait_time``.
+
+    Each wait starts when the previous attempt ends, hooks included.
+
+    ``start_network()`` and ``stop_network()`` are each bounded by ``hook_timeout`` seconds
+    (default 30). Every ``start_network()`` that began is followed by exactly one
+    ``stop_network()``: before the next ``start_network()``, or, after ``stop()``, by the time
+    ``await_cleanup()`` returns. ``stop_network()`` never runs without a ``start_network()``.
+
+    Hook, listener and logger failures are logged (and recorded in ``state``), never allowed to
+    end the check loop.
+    """
+
+    LOGGER_NAME: ClassVar[str] = "NetworkProcessor"
+
+    __slots__ = (
+        "_check_network_interval",
+        "_check_network_timeout",
+        "_cleanup_task",
+        "_generation",
+        "_hook_timeout",
+        "_interrupted_status",
+        "_last_connected_timestamp",
+        "_listeners",
+        "_loop_task",
+        "_network_error_wait_time",
+        "_network_started",
+        "_retired_tasks",
+        "_rng",
+        "_status",
+        "_waiters",
+    )
+
+    def __init__(self, stats_window_size: int = 100, *, rng: random.Random | None = None) -> None:
+        super().__init__(stats_window_size)
+        if rng is not None and not isinstance(rng, random.Random):
+            raise TypeError(f"rng must be a random.Random or None, got {type(rng).__name__}")
+        # Created on first use when not given: a Random holds ~2.5 kB of state, and most
+        # processors in a large fleet never need jitter.
+        self._rng: random.Random | None = rng
+        self._status = NetworkStatus.STOPPED
+        self._last_connected_timestamp = math.nan
+        self._check_network_interval = 10.0
+        self._check_network_timeout = 5.0
+        self._network_error_wait_time = 60.0
+        self._hook_timeout = 30.0
+        self._loop_task: asyncio.Task[None] | None = None
+        # Bumped whenever the loop is cancelled. A loop whose generation is stale must not touch
+        # anything, even if a check or hook swallowed its cancellation and returned normally.
+        self._generation = 0
+        # True from the moment start_network() begins until its paired stop_network() begins.
+        self._network_started = False
+        # Where an attempt interrupted by pause() leaves the status (see _attempt()).
+        self._interrupted_status = NetworkStatus.NOT_CONNECTED
+        # Cancelled loops and cleanups that may still be unwinding. A new loop and every
+        # cleanup wait for them, so hooks from an old loop never overlap hooks of a new one.
+        self._retired_tasks: set[asyncio.Task[None]] = set()
+        self._cleanup_task: asyncio.Task[None] | None = None
+        self._listeners: list[StatusListener] | None = None
+        self._waiters: list[tuple[frozenset[NetworkStatus], asyncio.Future[NetworkStatus]]] = []
+
+    # -- what subclasses implement -------------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def logger(cls) -> logging.Logger:
+        """The logger for this processor class, e.g. ``logging.getLogger(cls.LOGGER_NAME)``."""
+        raise NotImplementedError(f"{cls.__name__} must implement the logger() classmethod")
+
+    @abstractmethod
+    async def check_network(self) -> NetworkStatus:
+        """Return CONNECTED, NOT_CONNECTED or ERROR."""
+
+    async def start_network(self) -> None:
+        """Acquire network resources; runs before the status becomes CONNECTED."""
+
+    async def stop_network(self) -> None:
+        """Release what ``start_network()`` acquired; runs once per ``start_network()``."""
+
+    def on_connected(self) -> None:
+        """Called right after the status becomes CONNECTED."""
+        self._last_connected_timestamp = time.time()
+        self._log(logging.INFO, "%s: network connected", type(self).__name__)
+
+    def on_disconnected(self) -> None:
+        """Called when the status leaves CONNECTED, before ``stop_network()``."""
+        self._log(logging.INFO, "%s: network disconnected", type(self).__name__)
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def network_status(self) -> NetworkStatus:
+        return self._status
+
+    @property
+    def last_connected_timestamp(self) -> float:
+        """``time.time()`` at the last transition to CONNECTED; NaN before the first one."""
+        return self._last_connected_timestamp
+
+    @property
+    def check_network_interval(self) -> float:
+        """Seconds between checks while connected (min 0.1)."""
+        return self._check_network_interval
+
+    @check_network_interval.setter
+    def check_network_interval(self, value: float) -> None:
+        self._check_network_interval = _seconds_setting("check_network_interval", value)
+
+    @property
+    def check_network_timeout(self) -> float:
+        """Bound on each ``check_network()`` (min 0.1); running over counts as NOT_CONNECTED."""
+        return self._check_network_timeout
+
+    @check_network_timeout.setter
+    def check_network_timeout(self, value: float) -> None:
+        self._check_network_timeout = _seconds_setting("check_network_timeout", value)
+
+    @property
+    def network_error_wait_time(self) -> float:
+        """Wait after a check raised or a hook failed (min 0.1)."""
+        return self._network_error_wait_time
+
+    @network_error_wait_time.setter
+    def network_error_wait_time(self, value: float) -> None:
+        self._network_error_wait_time = _seconds_setting("network_error_wait_time", value)
+
+    @property
+    def hook_timeout(self) -> float:
+        """Bound on each ``start_network()``/``stop_network()`` call (default 30, min 0.1)."""
+        return self._hook_timeout
+
+    @hook_timeout.setter
+    def hook_timeout(self, value: float) -> None:
+        self._hook_timeout = _seconds_setting("hook_timeout", value)
+
+    @property
+    def rng(self) -> random.Random:
+        """The source of backoff jitter; independently seeded per instance unless given."""
+        if self._rng is None:
+            self._rng = random.Random()
+        return self._rng
+
+    # -- backoff ---------------------------------------------------------------------------
+
+    def backoff_delay(self, n: int) -> float:
+        """Wait after ``n`` (>= 1) consecutive failures: 1, 2, 4 ... 256, 300 s, +/-10% jitter,
+        clamped to [1, 300] s."""
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"backoff_delay(n): n must be an int >= 1, got {n!r}")
+        if n < 1:
+            raise ValueError(f"backoff_delay(n): n must be an int >= 1, got {n}")
+        # 2**8 = 256 is the last power below the cap; avoid building huge ints for large n.
+        base = float(2 ** (n - 1)) if n <= 9 else BACKOFF_CAP_SECONDS
+        base = min(base, BACKOFF_CAP_SECONDS)
+        jittered = base * (1.0 + self.rng.uniform(-BACKOFF_JITTER, BACKOFF_JITTER))
+        return min(max(jittered, BACKOFF_FLOOR_SECONDS), BACKOFF_CAP_SECONDS)
+
+    # -- observing status --------------------------------------------------------------------
+
+    def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:
+        """Call ``listener(old, new)`` on every status change; returns an unsubscribe function.
+
+        Exceptions raised by the listener are logged and otherwise ignored.
+        """
+        if not callable(listener):
+            raise TypeError(f"status listener must be callable, got {listener!r}")
+        if self._listeners is None:
+            self._listeners = []
+        self._listeners.append(listener)
+        subscribed = True
+
+        def unsubscribe() -> None:
+            nonlocal subscribed
+            if subscribed and self._listeners is not None:
+                subscribed = False
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    async def wait_for_status(
+        self,
+        *statuses: NetworkStatus,
+        timeout: float | None = None,  # noqa: ASYNC109 (a public API; asyncio.timeout inside)
+    ) -> NetworkStatus:
+        """Return the status as soon as it is one of ``statuses`` (at once if it already is).
+
+        Raises ``TimeoutError`` when ``timeout`` seconds (of loop time) pass first.
+        """
+        if not statuses:
+            raise TypeError("wait_for_status() needs at least one NetworkStatus")
+        for status in statuses:
+            if not isinstance(status, NetworkStatus):
+                raise TypeError(f"wait_for_status() takes NetworkStatus values, got {status!r}")
+        limit = _timeout_argument("timeout", timeout, allow_none=True)
+        if self._status in statuses:
+            return self._status
+        future: asyncio.Future[NetworkStatus] = asyncio.get_running_loop().create_future()
+        entry = (frozenset(statuses), future)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(limit):
+                return await future
+        finally:
+            self._waiters.remove(entry)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, timestamp: float) -> None:
+        """Become active and start the check loop; the first check runs at once.
+
+        A second ``start()`` while active does nothing. Needs a running event loop.
+        """
+        loop = _running_loop("start")
+        if self.state.is_active:
+            return
+        super().start(timestamp)
+        self.state.retry_count = 0
+        self._set_status(NetworkStatus.NOT_CONNECTED)
+        self._spawn_loop(loop)
+
+    def pause(self) -> None:
+        """Stop checking while staying active. CONNECTED stays CONNECTED; an interrupted attempt
+        reverts to the status it would have left behind (NOT_CONNECTED or ERROR)."""
+        if self._loop_task is None:
+            return
+        self._cancel_loop()
+        if self._status in (NetworkStatus.CONNECTING, NetworkStatus.DISCONNECTING):
+            self._set_status(self._interrupted_status)
+
+    def resume(self) -> None:
+        """Restart the check loop (checking at once) if active and not already running."""
+        if not self.state.is_active or self._loop_task is not None:
+            return
+        self._spawn_loop(_running_loop("resume"))
+
+    def stop(self) -> None:
+        """Cancel the loop and any in-flight check or hook, and become STOPPED at once.
+
+        Idempotent, and works without a running loop. The ``stop_network()`` paired with a
+        ``start_network()`` runs in the background; ``await_cleanup()`` waits for it (and runs
+        it, when ``stop()`` had no loop to schedule it on).
+        """
+        super().stop()
+        self._cancel_loop()
+        previous = self._status
+        if previous is NetworkStatus.STOPPED:
+            return
+        self._set_status(NetworkStatus.STOPPED)
+        if previous is NetworkStatus.CONNECTED:
+            self._call_sync_hook(self.on_disconnected, "on_disconnected")
+        if self._network_started or self._retired_tasks:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # await_cleanup() will start the cleanup on its own loop
+            self._schedule_cleanup(loop)
+
+    async def await_cleanup(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (the spec's API)
+        """Wait up to ``timeout`` seconds for the cleanup started by ``stop()``.
+
+        When the time is up the cleanup is cancelled and a warning logged; this never raises
+        ``TimeoutError``.
+        """
+        limit = _timeout_argument("timeout", timeout, allow_none=False)
+        task = self._cleanup_task
+        if (
+            (task is None or task.done())
+            and not self.state.is_active
+            and (self._network_started or self._retired_tasks)
+        ):
+            task = self._schedule_cleanup(asyncio.get_running_loop())
+        if task is None or task.done():
+            return
+        done, _ = await asyncio.wait((task,), timeout=limit)
+        if done:
+            return
+        self._log(
+            logging.WARNING,
+            "%s: cleanup (stop_network) did not finish within %s s; cancelling it",
+            type(self).__name__,
+            limit,
+        )
+        task.cancel()
+        await asyncio.wait((task,), timeout=_CANCEL_GRACE_SECONDS)
+
+    # -- the state machine -------------------------------------------------------------------
+
+    def _set_status(self, new: NetworkStatus) -> None:
+        """The only place the status changes; tells listeners and wakes waiters."""
+        old = self._status
+        if new is old:
+            return
+        self._status = new
+        if self._listeners:
+            for listener in tuple(self._listeners):
+                try:
+                    listener(old, new)
+                except Exception as exc:
+                    self._log(
+                        logging.ERROR,
+                        "%s: status listener %r failed on %s -> %s",
+                        type(self).__name__,
+                        listener,
+                        old.name,
+                        new.name,
+                        exc_info=exc,
+                    )
+        if self._waiters:
+            for wanted, future in self._waiters:
+                if new in wanted and not future.done():
+                    future.set_result(new)
+
+    async def _check_loop(self, generation: int) -> None:
+        if self._retired_tasks:
+            await self._drain_retired()
+        while self._generation == generation:
+            try:
+                delay = await self._attempt(generation)
+            except Exception as exc:  # a defect the attempt did not anticipate: keep going
+                if self._generation != generation:
+                    return
+                self._report_failure("the network check loop", exc)
+                self._set_status(NetworkStatus.ERROR)
+                delay = self._network_error_wait_time
+            if self._generation != generation:
+                return
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, generation: int) -> float:
+        """Run one check and the transitions it causes; return the wait before the next one.
+
+        Returns early (the caller notices the stale generation) whenever pause()/stop()
+        interrupted it, even if a check or hook swallowed the cancellation.
+        """
+        loop = asyncio.get_running_loop()
+        was_connected = self._status is NetworkStatus.CONNECTED
+        if not was_connected:
+            self._interrupted_status = self._status
+            self._set_status(NetworkStatus.CONNECTING)
+            if self._generation != generation:
+                return 0.0
+
+        failure: BaseException | None = None
+        result: object = None
+        began = loop.time()
+        try:
+            async with asyncio.timeout(self._check_network_timeout) as deadline:
+                result = await self.check_network()
+        except Exception as exc:
+            failure = exc
+        if self._generation != generation:
+            return 0.0
+        if deadline.expired():
+            failure = None  # exceeding the timeout counts as NOT_CONNECTED, not as an error
+            timed_out = TimeoutError(
+                f"check_network() took longer than check_network_timeout="
+                f"{self._check_network_timeout} s"
+            )
+            self.state.record_error(timed_out, time.time())
+            self._log(logging.WARNING, "%s: %s", type(self).__name__, timed_out)
+            result = NetworkStatus.NOT_CONNECTED
+        elif failure is None:
+            if result in _CHECK_RESULTS:
+                self.state.record_execution(loop.time() - began, time.time())
+            else:
+                failure = TypeError(
+                    f"check_network() returned {result!r}; expected NetworkStatus.CONNECTED, "
+                    "NOT_CONNECTED or ERROR"
+                )
+
+        if failure is not None:
+            self.state.retry_count += 1
+            self._report_failure("check_network()", failure)
+            if was_connected and not await self._disconnect(generation, NetworkStatus.ERROR):
+                return 0.0
+            self._set_status(NetworkStatus.ERROR)
+            return self._network_error_wait_time
+
+        if result is NetworkStatus.CONNECTED:
+            if not was_connected and not await self._connect(generation):
+                return 0.0 if self._generation != generation else self._network_error_wait_time
+            self.state.retry_count = 0
+            return self._check_network_interval
+
+        target = (
+            NetworkStatus.ERROR if result is NetworkStatus.ERROR else NetworkStatus.NOT_CONNECTED
+        )
+        self.state.retry_count += 1
+        if was_connected and not await self._disconnect(generation, target):
+            return 0.0
+        self._set_status(target)
+        return self.backoff_delay(self.state.retry_count)
+
+    async def _connect(self, generation: int) -> bool:
+        """CONNECTING -> CONNECTED via start_network(); False if interrupted or it failed."""
+        if self._network_started:
+            # A previous start_network() was interrupted before its stop_network(); pair it now.
+            await self._release_network()
+            if self._generation != generation:
+                return False
+        self._network_started = True
+        started = await self._run_async_hook(self.start_network, "start_network")
+        if self._generation != generation:
+            return False
+        if not started:
+            self.state.retry_count += 1
+            await self._release_network()
+            if self._generation != generation:
+                return False
+            self._set_status(NetworkStatus.ERROR)
+            return False
+        self._set_status(NetworkStatus.CONNECTED)
+        if self._generation != generation:
+            return False
+        self._call_sync_hook(self.on_connected, "on_connected")
+        return True
+
+    async def _disconnect(self, generation: int, target: NetworkStatus) -> bool:
+        """CONNECTED -> DISCONNECTING, on_disconnected(), stop_network(); False if interrupted."""
+        self._interrupted_status = target
+        self._set_status(NetworkStatus.DISCONNECTING)
+        if self._generation != generation:
+            return False
+        self._call_sync_hook(self.on_disconnected, "on_disconnected")
+        await self._release_network()
+        return self._generation == generation
+
+    async def _release_network(self) -> None:
+        """Run the stop_network() paired with the last start_network(), if it has not run."""
+        if not self._network_started:
+            return
+        self._network_started = False
+        await self._run_async_hook(self.stop_network, "stop_network")
+
+    async def _run_async_hook(self, hook: Callable[[], Awaitable[None]], name: str) -> bool:
+        try:
+            async with asyncio.timeout(self._hook_timeout) as deadline:
+                await hook()
+        except Exception as exc:
+            failure: BaseException = exc
+        else:
+            if not deadline.expired():
+                return True
+            failure = TimeoutError()  # the hook swallowed the timeout's cancellation
+        if deadline.expired():
+            failure = TimeoutError(f"{name}() took longer than hook_timeout={self._hook_timeout} s")
+        self._report_failure(f"{name}()", failure)
+        return False
+
+    def _call_sync_hook(self, hook: Callable[[], None], name: str) -> None:
+        try:
+            hook()
+        except Exception as exc:
+            self._report_failure(f"{name}()", exc)
+
+    # -- loop and cleanup tasks -----------------------------------------------------------------
+
+    def _spawn_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop_task = loop.create_task(
+            self._check_loop(self._generation), name=f"{type(self).__name__} network check loop"
+        )
+
+    def _cancel_loop(self) -> None:
+        self._generation += 1
+        task = self._loop_task
+        self._loop_task = None
+        if task is None or task.done():
+            return
+        self._retire(task)
+        try:
+            task.cancel()
+        except RuntimeError:  # its loop is already closed: nothing left to cancel
+            self._retired_tasks.discard(task)
+
+    def _retire(self, task: asyncio.Task[None]) -> None:
+        self._retired_tasks.add(task)
+        task.add_done_callback(self._retired_tasks.discard)
+
+    def _schedule_cleanup(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
+        task = loop.create_task(self._cleanup(), name=f"{type(self).__name__} network cleanup")
+        self._retire(task)
+        self._cleanup_task = task
+        return task
+
+    async def _cleanup(self) -> None:
+        await self._drain_retired()
+        await self._release_network()
+
+    async def _drain_retired(self) -> None:
+        current = asyncio.current_task()
+        pending = [task for task in self._retired_tasks if task is not current]
+        if not pending:
+            return
+        _, still_running = await asyncio.wait(pending, timeout=self._hook_timeout)
+        if still_running:
+            self._log(
+                logging.WARNING,
+                "%s: %d cancelled network task(s) still running after %s s; carrying on",
+                type(self).__name__,
+                len(still_running),
+                self._hook_timeout,
+            )
+
+    # -- logging -------------------------------------------------------------------------------
+
+    def _report_failure(self, what: str, exc: BaseException) -> None:
+        self.state.record_error(exc, time.time())
+        self._log(
+            logging.ERROR,
+            "%s: %s failed: %r",
+            type(self).__name__,
+            what,
+            exc,
+            exc_info=exc,
+        )
+
+    def _log(
+        self, level: int, message: str, *args: object, exc_info: BaseException | None = None
+    ) -> None:
+        """Log through ``logger()``, falling back to this module's logger if that fails, so a
+        broken logger can never end the check loop."""
+        cls = type(self)
+        try:
+            logger = cls.logger()
+            logger.log(level, message, *args, exc_info=exc_info)
+            return
+        except Exception as logger_failure:
+            if cls not in _broken_logger_classes:
+                _broken_logger_classes.add(cls)
+                _fallback_logger.warning(
+                    "%s.logger() failed (%r); logging to %r instead",
+                    cls.__name__,
+                    logger_failure,
+                    _fallback_logger.name,
+                )
+        _fallback_logger.log(level, message, *args, exc_info=exc_info)
