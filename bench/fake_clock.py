@@ -1,0 +1,650 @@
+"""Fake-clock benchmark: chronopype_testing.FakeClock against the fake clocks people use today.
+
+Run ``bash bench/setup.sh`` once, then ``.bench/peers/bin/python bench/fake_clock.py``.
+
+Implementations, each measured in its own subprocess, all in one run of this script:
+
+- ``ours``: ``chronopype_testing.FakeClock().run(main())``, from this working tree (the repo root
+  is put on PYTHONPATH).
+- ``looptime``: ``asyncio.Runner(loop_factory=looptime.new_event_loop)``.
+- ``async-solipsism``: ``asyncio.Runner(loop_factory=async_solipsism.EventLoop)``.
+- ``aiotools``: ``asyncio.run`` of a coroutine that enters ``aiotools.VirtualClock().patch_loop()``.
+- ``trio``: ``trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))``, with the trio
+  equivalents of the workloads (``trio.sleep``, ``trio.fail_after``).
+
+Workloads, the same virtual program for every implementation; all tasks start at virtual time
+``t0`` (the clock's reading when the workload starts):
+
+A. 1000 concurrent tasks; task ``i`` sleeps 100 times in a row. The delays are drawn from
+   ``random.Random(20261130).uniform(0.001, 300)``, task 0's hundred first, so every
+   implementation sleeps exactly the same delays. Task ``i`` must wake from each sleep at its
+   deadline (clock before the sleep + delay) and end at ``t0`` plus the float sum of its delays.
+B. 2000 concurrent tasks; task ``i`` awaits ``asyncio.wait_for(never_finishing(), 5)``, where
+   ``never_finishing`` waits on an ``asyncio.Event`` nobody sets, so it must time out at
+   ``t0 + 5``. The task then sleeps the backoff ``min(2 ** (i % 10), 300)`` s (1, 2, 4, ... 256,
+   then 300 for ``i % 10 == 9``) and must end at ``t0 + 5 + backoff``. In trio:
+   ``with trio.fail_after(5): await trio.Event().wait()``, catching ``trio.TooSlowError``.
+
+Timing: wall time (``time.perf_counter``) of the whole run call, loop creation and closing
+included, excluding interpreter start and imports. Rounds are interleaved (every implementation
+runs once per round, in a rotating order) so that load from other users of the machine spreads
+over all of them, and the table reports the median of the rounds.
+
+Correctness: every run is checked, outside the timed region, and a run that is wrong is shown
+as WRONG, never dropped. A run is wrong when a task is missing, a timeout count differs, any
+wake-up comes more than ``EARLY_TOLERANCE`` before its deadline, or a task's end time differs
+from the exact expectation by more than ``END_TOLERANCE``. The check column says ``exact`` when
+every wake-up is within ``EXACT_TOLERANCE`` of its deadline, else the worst early/late offset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_ENVS = REPO_ROOT / ".bench"
+
+SEED_A = 20261130
+TASKS_A = 1000
+SLEEPS_PER_TASK_A = 100
+DELAY_RANGE_A = (0.001, 300.0)
+
+TASKS_B = 2000
+TIMEOUT_B = 5.0
+BACKOFF_CAP_B = 300
+
+
+def backoff_b(task_index: int) -> float:
+    return float(min(2 ** (task_index % 10), BACKOFF_CAP_B))
+
+
+# Float rounding of an exact implementation is far below a nanosecond at these magnitudes
+# (one ulp of 3e4 s is 4e-12 s); looptime and async-solipsism document a 1 µs clock resolution,
+# so a wake-up up to 1 µs early is their quantisation, and anything earlier is a timer fired early.
+EXACT_TOLERANCE = 1e-9
+EARLY_TOLERANCE = 1e-6
+END_TOLERANCE = 1e-3
+
+PEERS = ("looptime", "async-solipsism", "aiotools", "trio")
+
+
+def delays_a() -> list[list[float]]:
+    rng = random.Random(SEED_A)
+    low, high = DELAY_RANGE_A
+    return [[rng.uniform(low, high) for _ in range(SLEEPS_PER_TASK_A)] for _ in range(TASKS_A)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Workloads. Each returns raw observations; checking happens after the clock stops.
+
+
+@dataclass
+class TaskTrace:
+    """What one task observed: when it ended and how far its wake-ups strayed from deadlines."""
+
+    end: float
+    earliest_lag: float = math.inf  # most negative (wake - deadline): an early wake-up
+    latest_lag: float = -math.inf
+    timed_out_at: float | None = None
+
+
+@dataclass
+class Observation:
+    start: float
+    traces: list[TaskTrace] = field(default_factory=list)
+
+
+async def workload_a_asyncio(delays: list[list[float]]) -> Observation:
+    now = asyncio.get_running_loop().time
+    start = now()
+
+    async def sleeper(task_delays: list[float]) -> TaskTrace:
+        earliest, latest = math.inf, -math.inf
+        for delay in task_delays:
+            deadline = now() + delay
+            await asyncio.sleep(delay)
+            lag = now() - deadline
+            earliest = min(earliest, lag)
+            latest = max(latest, lag)
+        return TaskTrace(end=now(), earliest_lag=earliest, latest_lag=latest)
+
+    traces = await asyncio.gather(*(sleeper(task_delays) for task_delays in delays))
+    return Observation(start=start, traces=list(traces))
+
+
+async def never_finishing() -> None:
+    await asyncio.Event().wait()
+
+
+async def workload_b_asyncio(task_count: int) -> Observation:
+    now = asyncio.get_running_loop().time
+    start = now()
+
+    async def worker(index: int) -> TaskTrace:
+        timed_out_at = None
+        try:
+            await asyncio.wait_for(never_finishing(), TIMEOUT_B)
+        except TimeoutError:
+            timed_out_at = now()
+        backoff = backoff_b(index)
+        deadline = now() + backoff
+        await asyncio.sleep(backoff)
+        lag = now() - deadline
+        return TaskTrace(end=now(), earliest_lag=lag, latest_lag=lag, timed_out_at=timed_out_at)
+
+    traces = await asyncio.gather(*(worker(index) for index in range(task_count)))
+    return Observation(start=start, traces=list(traces))
+
+
+async def workload_a_trio(delays: list[list[float]]) -> Observation:
+    import trio
+
+    now = trio.current_time
+    observation = Observation(start=now())
+    traces: list[TaskTrace | None] = [None] * len(delays)
+
+    async def sleeper(index: int, task_delays: list[float]) -> None:
+        earliest, latest = math.inf, -math.inf
+        for delay in task_delays:
+            deadline = now() + delay
+            await trio.sleep(delay)
+            lag = now() - deadline
+            earliest = min(earliest, lag)
+            latest = max(latest, lag)
+        traces[index] = TaskTrace(end=now(), earliest_lag=earliest, latest_lag=latest)
+
+    async with trio.open_nursery() as nursery:
+        for index, task_delays in enumerate(delays):
+            nursery.start_soon(sleeper, index, task_delays)
+    observation.traces = [trace for trace in traces if trace is not None]
+    return observation
+
+
+async def workload_b_trio(task_count: int) -> Observation:
+    import trio
+
+    now = trio.current_time
+    observation = Observation(start=now())
+    traces: list[TaskTrace | None] = [None] * task_count
+
+    async def worker(index: int) -> None:
+        timed_out_at = None
+        try:
+            with trio.fail_after(TIMEOUT_B):
+                await trio.Event().wait()
+        except trio.TooSlowError:
+            timed_out_at = now()
+        backoff = backoff_b(index)
+        deadline = now() + backoff
+        await trio.sleep(backoff)
+        lag = now() - deadline
+        traces[index] = TaskTrace(
+            end=now(), earliest_lag=lag, latest_lag=lag, timed_out_at=timed_out_at
+        )
+
+    async with trio.open_nursery() as nursery:
+        for index in range(task_count):
+            nursery.start_soon(worker, index)
+    observation.traces = [trace for trace in traces if trace is not None]
+    return observation
+
+
+# ---------------------------------------------------------------------------------------------
+# Runners: how each implementation runs a workload. Each returns (wall seconds, observation).
+
+AsyncioMain = Callable[[], Coroutine[Any, Any, Observation]]
+
+
+def timed(run: Callable[[], Observation]) -> tuple[float, Observation]:
+    started = time.perf_counter()
+    observation = run()
+    return time.perf_counter() - started, observation
+
+
+def run_ours(main: AsyncioMain) -> tuple[float, Observation]:
+    from chronopype_testing import FakeClock
+
+    return timed(lambda: FakeClock().run(main()))
+
+
+def run_looptime(main: AsyncioMain) -> tuple[float, Observation]:
+    import looptime
+
+    def run() -> Observation:
+        with asyncio.Runner(loop_factory=looptime.new_event_loop) as runner:
+            return runner.run(main())
+
+    return timed(run)
+
+
+def run_async_solipsism(main: AsyncioMain) -> tuple[float, Observation]:
+    import async_solipsism
+
+    def run() -> Observation:
+        with asyncio.Runner(loop_factory=async_solipsism.EventLoop) as runner:
+            return runner.run(main())
+
+    return timed(run)
+
+
+def run_aiotools(main: AsyncioMain) -> tuple[float, Observation]:
+    from aiotools import VirtualClock
+
+    async def patched_main() -> Observation:
+        # patch_loop replaces the running loop's time() and selector, so it must be entered
+        # inside the loop, before the workload reads the clock.
+        with VirtualClock().patch_loop():
+            return await main()
+
+    return timed(lambda: asyncio.run(patched_main()))
+
+
+def run_trio_workload(workload: str) -> tuple[float, Observation]:
+    import trio
+    import trio.testing
+
+    if workload == "A":
+        delays = delays_a()
+
+        async def main() -> Observation:
+            return await workload_a_trio(delays)
+    else:
+
+        async def main() -> Observation:
+            return await workload_b_trio(TASKS_B)
+
+    return timed(lambda: trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)))
+
+
+ASYNCIO_RUNNERS: dict[str, Callable[[AsyncioMain], tuple[float, Observation]]] = {
+    "ours": run_ours,
+    "looptime": run_looptime,
+    "async-solipsism": run_async_solipsism,
+    "aiotools": run_aiotools,
+}
+
+DISTRIBUTIONS = {
+    "ours": "time-machine",
+    "looptime": "looptime",
+    "async-solipsism": "async-solipsism",
+    "aiotools": "aiotools",
+    "trio": "trio",
+}
+
+
+def run_workload(implementation: str, workload: str) -> tuple[float, Observation]:
+    if implementation == "trio":
+        return run_trio_workload(workload)
+    runner = ASYNCIO_RUNNERS[implementation]
+    if workload == "A":
+        delays = delays_a()
+        return runner(lambda: workload_a_asyncio(delays))
+    return runner(lambda: workload_b_asyncio(TASKS_B))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks.
+
+
+@dataclass
+class Check:
+    problems: list[str]
+    earliest_lag: float
+    latest_lag: float
+
+    @property
+    def wrong(self) -> bool:
+        return bool(self.problems)
+
+    def summary(self) -> str:
+        if self.problems:
+            return "WRONG: " + "; ".join(self.problems)
+        if self.earliest_lag >= -EXACT_TOLERANCE and self.latest_lag <= EXACT_TOLERANCE:
+            return "exact"
+        return f"ok, wake-ups {format_offset(self.earliest_lag)}..{format_offset(self.latest_lag)}"
+
+
+def format_offset(seconds: float) -> str:
+    if seconds == 0:
+        return "0"
+    magnitude = abs(seconds)
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if magnitude >= scale:
+            return f"{seconds / scale:+.3g}{unit}"
+    return f"{seconds:+.1e}s"
+
+
+def check_wake_ups(traces: Sequence[TaskTrace], problems: list[str]) -> tuple[float, float]:
+    earliest = min(trace.earliest_lag for trace in traces)
+    latest = max(trace.latest_lag for trace in traces)
+    early_tasks = sum(trace.earliest_lag < -EARLY_TOLERANCE for trace in traces)
+    if early_tasks:
+        problems.append(
+            f"{early_tasks} tasks woke early, worst {format_offset(earliest)} before deadline"
+        )
+    return earliest, latest
+
+
+def check_ends(
+    traces: Sequence[TaskTrace], expected_ends: Sequence[float], problems: list[str]
+) -> None:
+    deviations = [
+        abs(trace.end - expected)
+        for trace, expected in zip(traces, expected_ends, strict=True)
+    ]
+    off = sum(deviation > END_TOLERANCE for deviation in deviations)
+    if off:
+        worst = max(deviations)
+        problems.append(f"{off} tasks ended up to {format_offset(worst).lstrip('+')} off")
+
+
+def check_a(observation: Observation) -> Check:
+    problems: list[str] = []
+    traces = observation.traces
+    if len(traces) != TASKS_A:
+        problems.append(f"{len(traces)} of {TASKS_A} tasks finished")
+        return Check(problems, math.nan, math.nan)
+    expected_ends = []
+    for task_delays in delays_a():
+        end = observation.start
+        for delay in task_delays:
+            end += delay
+        expected_ends.append(end)
+    check_ends(traces, expected_ends, problems)
+    earliest, latest = check_wake_ups(traces, problems)
+    return Check(problems, earliest, latest)
+
+
+def check_b(observation: Observation) -> Check:
+    problems: list[str] = []
+    traces = observation.traces
+    if len(traces) != TASKS_B:
+        problems.append(f"{len(traces)} of {TASKS_B} tasks finished")
+        return Check(problems, math.nan, math.nan)
+    timeouts = [trace.timed_out_at for trace in traces if trace.timed_out_at is not None]
+    if len(timeouts) != TASKS_B:
+        problems.append(f"{len(timeouts)} timeouts, expected {TASKS_B}")
+    expected_timeout = observation.start + TIMEOUT_B
+    timeout_lags = [at - expected_timeout for at in timeouts]
+    early_timeouts = sum(lag < -EARLY_TOLERANCE for lag in timeout_lags)
+    if early_timeouts:
+        problems.append(f"{early_timeouts} timeouts fired early")
+    late_timeouts = sum(lag > END_TOLERANCE for lag in timeout_lags)
+    if late_timeouts:
+        problems.append(f"{late_timeouts} timeouts fired late")
+    expected_ends = [expected_timeout + backoff_b(index) for index in range(TASKS_B)]
+    check_ends(traces, expected_ends, problems)
+    earliest, latest = check_wake_ups(traces, problems)
+    if timeout_lags:
+        earliest = min(earliest, *timeout_lags)
+        latest = max(latest, *timeout_lags)
+    return Check(problems, earliest, latest)
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker: one implementation, one workload, one round; prints one JSON line.
+
+
+def worker_main(implementation: str, workload: str) -> None:
+    from importlib.metadata import version
+
+    report: dict[str, Any] = {"python": sys.version.split()[0]}
+    try:
+        report["version"] = version(DISTRIBUTIONS[implementation])
+        if implementation == "ours":
+            report["version"] = "working tree, time-machine " + report["version"]
+        seconds, observation = run_workload(implementation, workload)
+        check = check_a(observation) if workload == "A" else check_b(observation)
+        report.update(seconds=seconds, check=check.summary(), wrong=check.wrong)
+    except BaseException as error:  # a peer that crashes is reported, not hidden
+        report["error"] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        report["traceback"] = traceback.format_exc()
+    print(json.dumps(report), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestrator.
+
+
+@dataclass(frozen=True)
+class Contender:
+    implementation: str
+    venv: str
+
+    @property
+    def python(self) -> Path:
+        return BENCH_ENVS / self.venv / "bin" / "python"
+
+    @property
+    def label(self) -> str:
+        if self.venv == "peers":
+            return self.implementation
+        return f"{self.implementation} ({self.venv})"
+
+
+@dataclass
+class Results:
+    seconds: list[float] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    wrong: bool = False
+    errors: list[str] = field(default_factory=list)
+    python: str = "?"
+    version: str = "?"
+
+    def median(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    def status(self) -> str:
+        if self.errors:
+            return f"FAILED: {self.errors[0]}"
+        distinct = sorted(set(self.checks))
+        return " | ".join(distinct)
+
+
+def contenders() -> list[Contender]:
+    chosen = [Contender(name, "peers") for name in ("ours", *PEERS)]
+    if (BENCH_ENVS / "peers311" / "bin" / "python").exists():
+        # setup.sh made it because aiotools would not run on 3.13: measure aiotools and ours on
+        # 3.11 as well, so that their ratio compares one interpreter with itself.
+        chosen += [Contender("ours", "peers311"), Contender("aiotools", "peers311")]
+    return chosen
+
+
+def run_one(contender: Contender, workload: str, timeout: float) -> dict[str, Any]:
+    environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    command = [
+        str(contender.python), str(Path(__file__).resolve()),
+        "--worker", contender.implementation, "--workload", workload,
+    ]
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=environment
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"no result within {timeout:g} s real time"}
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        stderr = completed.stderr.strip().splitlines()
+        return {"error": f"exit {completed.returncode}: {stderr[-1] if stderr else 'no output'}"}
+    report: dict[str, Any] = json.loads(lines[-1])
+    return report
+
+
+def format_ratio(median: float | None, fastest_peer: float | None) -> str:
+    if median is None or fastest_peer is None:
+        return "-"
+    return f"{median / fastest_peer:.2f}x"
+
+
+def format_seconds(results: Results) -> str:
+    median = results.median()
+    if median is None:
+        return "-"
+    return f"{median:.3f} ({min(results.seconds):.3f}-{max(results.seconds):.3f})"
+
+
+def orchestrate(rounds: int, workloads: Sequence[str], only: set[str] | None,
+                timeout: float, verbose: bool) -> int:
+    chosen = [c for c in contenders() if only is None or c.implementation in only]
+    missing = [c for c in chosen if not c.python.exists()]
+    if missing:
+        print(f"missing bench venvs ({', '.join(sorted({c.venv for c in missing}))}): "
+              "run `bash bench/setup.sh` first", file=sys.stderr)
+        return 2
+    load_before = os.getloadavg()
+    results = {(c, w): Results() for c in chosen for w in workloads}
+    for round_index in range(rounds):
+        shift = round_index % len(chosen)
+        order = chosen[shift:] + chosen[:shift]
+        for workload in workloads:
+            for contender in order:
+                report = run_one(contender, workload, timeout)
+                result = results[contender, workload]
+                result.python = report.get("python", result.python)
+                result.version = report.get("version", result.version)
+                if "error" in report:
+                    result.errors.append(report["error"])
+                    if verbose and "traceback" in report:
+                        print(report["traceback"], file=sys.stderr)
+                else:
+                    result.seconds.append(report["seconds"])
+                    result.checks.append(report["check"])
+                    result.wrong = result.wrong or report["wrong"]
+                if verbose:
+                    outcome = report.get("error") or f"{report['seconds']:.3f} s {report['check']}"
+                    print(f"round {round_index + 1} {workload} {contender.label}: {outcome}",
+                          file=sys.stderr, flush=True)
+    load_after = os.getloadavg()
+
+    fastest_peer: dict[str, float | None] = {}
+    for workload in workloads:
+        peer_medians = [
+            median for c in chosen
+            if c.implementation != "ours"
+            and (median := results[c, workload].median()) is not None
+        ]
+        fastest_peer[workload] = min(peer_medians) if peer_medians else None
+
+    print_table(chosen, workloads, results, fastest_peer)
+    print()
+    print_notes(chosen, workloads, results, rounds, load_before, load_after)
+    print_targets(chosen, workloads, results, fastest_peer)
+    return 0
+
+
+def print_table(chosen: Sequence[Contender], workloads: Sequence[str],
+                results: dict[tuple[Contender, str], Results],
+                fastest_peer: dict[str, float | None]) -> None:
+    header = ["implementation", "python"]
+    for workload in workloads:
+        header += [f"{workload} median s (min-max)", f"{workload} vs fastest peer"]
+    rows = [header]
+    for contender in chosen:
+        any_result = results[contender, workloads[0]]
+        row = [contender.label, any_result.python]
+        for workload in workloads:
+            result = results[contender, workload]
+            row += [format_seconds(result), format_ratio(result.median(), fastest_peer[workload])]
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for index, row in enumerate(rows):
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+    print()
+    print("correctness (every round checked):")
+    for contender in chosen:
+        for workload in workloads:
+            print(f"  {contender.label} {workload}: {results[contender, workload].status()}")
+
+
+def print_notes(chosen: Sequence[Contender], workloads: Sequence[str],
+                results: dict[tuple[Contender, str], Results], rounds: int,
+                load_before: tuple[float, float, float],
+                load_after: tuple[float, float, float]) -> None:
+    print(f"machine: {os.cpu_count()} cores shared with other users, noisy; "
+          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after. "
+          f"Medians of {rounds} interleaved rounds.")
+    print("ratio = median / fastest peer's median (below 1.00x: faster than every peer);"
+          " a WRONG peer still counts as a peer.")
+    versions = sorted({(c.label, results[c, workloads[0]].version) for c in chosen})
+    print("versions: " + ", ".join(f"{label} {version}" for label, version in versions))
+    clean_import = BENCH_ENVS / "peers" / "aiotools-clean-import.txt"
+    if clean_import.exists():
+        outcome = clean_import.read_text().strip()
+        if outcome != "ok":
+            print(f"aiotools on a clean Python 3.13 venv: import fails ({outcome}); measured "
+                  "after adding typing_extensions, which it imports without declaring.")
+
+
+def print_targets(chosen: Sequence[Contender], workloads: Sequence[str],
+                  results: dict[tuple[Contender, str], Results],
+                  fastest_peer: dict[str, float | None]) -> None:
+    ours = next((c for c in chosen if c.implementation == "ours" and c.venv == "peers"), None)
+    if ours is None:
+        return
+    verdicts: list[tuple[str, bool]] = []
+    for workload in workloads:
+        median = results[ours, workload].median()
+        peer = fastest_peer[workload]
+        if median is None or peer is None:
+            verdicts.append((f"{workload}: ours faster than every peer: not measured", False))
+            continue
+        verdicts.append((f"{workload}: ours faster than every peer "
+                         f"({median / peer:.2f}x the fastest)", median < peer))
+        verdicts.append((f"{workload}: ours correct ({results[ours, workload].status()})",
+                         not results[ours, workload].errors and not results[ours, workload].wrong))
+        if workload != "A":
+            continue
+        by_name = {c.implementation: results[c, workload].median() for c in chosen
+                   if c.venv == "peers"}
+        solipsism = by_name.get("async-solipsism")
+        if solipsism is not None:
+            verdicts.append((f"A: ours <= 0.9x async-solipsism ({median / solipsism:.2f}x)",
+                             median <= 0.9 * solipsism))
+        slow = by_name.get("looptime")
+        if slow is not None:
+            verdicts.append((f"A: ours >= 25x faster than looptime ({slow / median:.1f}x)",
+                             slow >= 25 * median))
+    print("targets:")
+    for text, met in verdicts:
+        print(f"  [{'met' if met else 'MISSED'}] {text}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="runs per implementation and workload")
+    parser.add_argument("--workloads", default="AB", help="which workloads, e.g. A or AB")
+    parser.add_argument("--only", help="comma-separated implementations, e.g. ours,trio")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="real seconds one run may take before it counts as failed")
+    parser.add_argument("--verbose", action="store_true", help="print every run as it ends")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--workload", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker_main(args.worker, args.workload)
+        return 0
+    workloads = [w for w in args.workloads.upper() if w in "AB"]
+    only = set(args.only.split(",")) if args.only else None
+    return orchestrate(args.rounds, workloads, only, args.timeout, args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
