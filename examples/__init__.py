@@ -1,0 +1,1 @@
+"""Runnable examples of chronopype processors (not part of the installed packages)."""

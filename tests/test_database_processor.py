@@ -1,0 +1,250 @@
+"""examples/database_processor.py against a real PostgreSQL (tests marked ``postgres``).
+
+The unmarked tests need no server: argument checking, and a probe of a port nobody listens on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from pg_server import PostgresServer
+
+from chronopype.processors import NetworkStatus
+from chronopype_testing import FakeClock
+from examples.database_processor import DatabaseProcessor
+
+_names = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """A table or application name no other test in this session uses."""
+    return f"{prefix}_{next(_names)}"
+
+
+class RecordingDatabaseProcessor(DatabaseProcessor):
+    """Records hook calls, and the loop time and result of every check."""
+
+    def __init__(self, dsn: str, **kwargs: Any) -> None:
+        super().__init__(dsn, **kwargs)
+        self.hook_calls: list[str] = []
+        self.checks: list[tuple[float, NetworkStatus]] = []
+        self.on_check: Callable[[], None] = lambda: None
+
+    async def check_network(self) -> NetworkStatus:
+        began = asyncio.get_running_loop().time()
+        result = await super().check_network()
+        self.checks.append((began, result))
+        self.on_check()
+        return result
+
+    async def start_network(self) -> None:
+        self.hook_calls.append("start_network")
+        await super().start_network()
+
+    async def stop_network(self) -> None:
+        self.hook_calls.append("stop_network")
+        await super().stop_network()
+
+
+async def fetch(dsn: str, query: str, *args: object) -> list[Any]:
+    connection = await asyncpg.connect(dsn, timeout=10)
+    try:
+        return list(await connection.fetch(query, *args, timeout=10))
+    finally:
+        await connection.close(timeout=10)
+
+
+async def table_timestamps(dsn: str, table: str) -> list[float]:
+    rows = await fetch(dsn, f'SELECT tick_timestamp FROM "{table}" ORDER BY id')
+    return [row["tick_timestamp"] for row in rows]
+
+
+async def connections_of(dsn: str, application_name: str) -> int:
+    rows = await fetch(
+        dsn,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1",
+        application_name,
+    )
+    count: int = rows[0]["n"]
+    return count
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# -- no server needed -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dsn", "table", "error", "message"),
+    [
+        (b"postgresql://x", "t", TypeError, "dsn must be a str, not bytes"),
+        ("  ", "t", ValueError, "dsn must not be empty"),
+        ("postgresql://x", 7, TypeError, "table must be a str, not int"),
+        ("postgresql://x", "", ValueError, "table must be a plain identifier"),
+        ("postgresql://x", "ticks; DROP TABLE x", ValueError, "got 'ticks; DROP TABLE x'"),
+        ("postgresql://x", "a.b.c", ValueError, "schema.identifier"),
+        ("postgresql://x", "x" * 64, ValueError, "at most 63 characters"),
+    ],
+)
+def test_bad_arguments_are_rejected_precisely(
+    dsn: Any, table: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        DatabaseProcessor(dsn, table=table)
+
+
+def test_schema_qualified_table_is_quoted_part_by_part() -> None:
+    processor = DatabaseProcessor("postgresql://x", table="audit.ticks")
+    assert processor.table == "audit.ticks"
+    assert processor._insert_sql == 'INSERT INTO "audit"."ticks" (tick_timestamp) VALUES ($1)'
+
+
+def test_probe_of_a_closed_port_is_not_connected_and_ticks_are_skipped() -> None:
+    processor = DatabaseProcessor(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+
+    async def main() -> None:
+        assert await processor.check_network() is NetworkStatus.NOT_CONNECTED
+        await processor.async_tick(1.0)  # never started: not connected
+
+    FakeClock().run(main())
+    assert (processor.inserted, processor.skipped) == (0, 1)
+
+
+# -- a real server -----------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+async def test_connects_inserts_each_tick_and_releases_everything_on_stop(
+    postgres_server: PostgresServer,
+) -> None:
+    table, app = unique("basic"), unique("basic_app")
+    dsn = postgres_server.dsn(application_name=app)
+    processor = RecordingDatabaseProcessor(dsn, table=table)
+
+    await processor.async_tick(0.5)  # before start: skipped, nothing created
+    processor.start(1.0)
+    assert await processor.wait_for_status(NetworkStatus.CONNECTED, timeout=30)
+    assert processor.hook_calls == ["start_network"]
+    for timestamp in (1.0, 2.0, 3.5):
+        await processor.async_tick(timestamp)
+    assert (processor.inserted, processor.skipped) == (3, 1)
+    assert await table_timestamps(dsn, table) == [1.0, 2.0, 3.5]
+    assert await connections_of(postgres_server.dsn(), app) >= 1  # the pool's connection
+
+    processor.stop()
+    await processor.await_cleanup()
+    assert processor.hook_calls == ["start_network", "stop_network"]
+    assert processor._pool is None
+    assert await connections_of(postgres_server.dsn(), app) == 0
+    await processor.async_tick(4.0)  # stopped: skipped
+    assert (processor.inserted, processor.skipped) == (3, 2)
+
+
+@pytest.mark.postgres
+async def test_existing_table_is_reused(postgres_server: PostgresServer) -> None:
+    table = unique("existing")
+    dsn = postgres_server.dsn()
+    for run, timestamp in enumerate((10.0, 20.0), start=1):
+        processor = DatabaseProcessor(dsn, table=table)
+        processor.start(timestamp)
+        await processor.wait_for_status(NetworkStatus.CONNECTED, timeout=30)
+        await processor.async_tick(timestamp)
+        processor.stop()
+        await processor.await_cleanup()
+        assert processor.inserted == 1
+        assert await table_timestamps(dsn, table) == [10.0, 20.0][:run]
+
+
+@pytest.mark.postgres
+async def test_reachable_server_refusing_the_probe_is_error(
+    postgres_server: PostgresServer,
+) -> None:
+    dsn = postgres_server.dsn().rsplit("/", 1)[0] + "/no_such_database"
+    processor = DatabaseProcessor(dsn)
+    assert await processor.check_network() is NetworkStatus.ERROR
+
+
+@pytest.mark.postgres
+def test_on_fake_clock_queries_are_real_and_backoff_is_virtual(
+    postgres_server: PostgresServer,
+) -> None:
+    """Real I/O and virtual time together: the server stops for six failed checks, whose gaps
+    follow the backoff schedule exactly in loop time, then comes back and the next scheduled
+    check reconnects. Virtual minutes pass in a few real seconds."""
+    seed, failures_wanted = 2024, 6
+    table = unique("fake_clock")
+    dsn = postgres_server.dsn()
+    clock = FakeClock(io_grace=1.0)
+    processor = RecordingDatabaseProcessor(dsn, table=table, rng=random.Random(seed))
+    schedule = DatabaseProcessor(dsn, rng=random.Random(seed))
+    expected_delays = [schedule.backoff_delay(n) for n in range(1, failures_wanted + 1)]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        failed_enough = asyncio.Event()
+
+        def count_failures() -> None:
+            failures = [r for _, r in processor.checks if r is NetworkStatus.NOT_CONNECTED]
+            if len(failures) == failures_wanted:
+                failed_enough.set()
+
+        processor.on_check = count_failures
+        processor.start(clock.time())
+        await processor.wait_for_status(NetworkStatus.CONNECTED, timeout=60)
+        await processor.async_tick(clock.time())
+        assert processor.inserted == 1
+        assert await table_timestamps(dsn, table) == [clock.time()]
+
+        # Blocking calls: the loop, and with it virtual time, stands still meanwhile.
+        postgres_server.stop()
+        try:
+            await failed_enough.wait()
+            assert processor.network_status is NetworkStatus.NOT_CONNECTED
+            await processor.async_tick(clock.time())
+            assert processor.skipped == 1
+        finally:
+            postgres_server.start()
+        await processor.wait_for_status(NetworkStatus.CONNECTED, timeout=600)
+        await processor.async_tick(clock.time())
+        assert processor.inserted == 2
+        assert len(await table_timestamps(dsn, table)) == 2
+        assert loop.time() == processor.checks[-1][0]  # nothing since the reconnect took time
+        processor.stop()
+        await processor.await_cleanup()
+
+    real_start = time.monotonic()
+    clock.run(main())
+    real_elapsed = time.monotonic() - real_start
+
+    starts = [began for began, _ in processor.checks]
+    results = [result for _, result in processor.checks]
+    connected, down = NetworkStatus.CONNECTED, NetworkStatus.NOT_CONNECTED
+    assert results == [connected, *[down] * failures_wanted, connected]
+    # The first check runs at once, the next one interval later, and each failure waits out
+    # its backoff; every attempt takes no virtual time (its I/O is local and instant).
+    expected_starts = [0.0, processor.check_network_interval]
+    for delay in expected_delays:
+        expected_starts.append(expected_starts[-1] + delay)
+    assert starts == pytest.approx(expected_starts, rel=0, abs=1e-9)
+    for n, delay in enumerate(expected_delays, start=1):
+        base = min(2.0 ** (n - 1), 300.0)
+        assert max(1.0, 0.9 * base) <= delay <= 1.1 * base
+    assert processor.hook_calls == ["start_network", "stop_network"] * 2
+    virtual_elapsed = clock.monotonic()
+    assert virtual_elapsed > 70.0  # 10 s interval + 1+2+4+8+16+32 s of backoff, +/- jitter
+    assert real_elapsed < virtual_elapsed / 5, (real_elapsed, virtual_elapsed)
