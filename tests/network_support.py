@@ -1,0 +1,186 @@
+"""A scripted NetworkProcessor that records what happened, and when, in loop time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from chronopype import NetworkProcessor, NetworkStatus
+
+# A step says what one call does: return a status (checks only), raise, or run a coroutine.
+Step = NetworkStatus | BaseException | Callable[[], Awaitable[object]] | None
+
+CONNECTED = NetworkStatus.CONNECTED
+NOT_CONNECTED = NetworkStatus.NOT_CONNECTED
+CONNECTING = NetworkStatus.CONNECTING
+DISCONNECTING = NetworkStatus.DISCONNECTING
+ERROR = NetworkStatus.ERROR
+STOPPED = NetworkStatus.STOPPED
+
+LOGGER_NAME = "tests.network"
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    at: float
+    status: NetworkStatus
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def hang() -> None:
+    """Block until cancelled (a bounded wait around it will cancel it)."""
+    await asyncio.get_running_loop().create_future()
+
+
+def sleeping(seconds: float, result: object = None) -> Callable[[], Awaitable[object]]:
+    async def step() -> object:
+        await asyncio.sleep(seconds)
+        return result
+
+    return step
+
+
+def swallowing_cancel(result: object) -> Callable[[], Awaitable[object]]:
+    """A step that waits an hour, but returns ``result`` when cancelled instead of ending."""
+
+    async def step() -> object:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return result
+        return result
+
+    return step
+
+
+class Scripted(NetworkProcessor):
+    """Checks and hooks follow scripts; every call is recorded with its loop time and status."""
+
+    LOGGER_NAME = LOGGER_NAME
+
+    def __init__(
+        self,
+        checks: Iterable[Step] = (),
+        *,
+        then: Step = CONNECTED,
+        seed: int = 0,
+        start_network: Iterable[Step] = (),
+        stop_network: Iterable[Step] = (),
+        on_connected: Iterable[Step] = (),
+        on_disconnected: Iterable[Step] = (),
+    ) -> None:
+        super().__init__(rng=random.Random(seed))
+        self.checks: deque[Step] = deque(checks)
+        self.then = then
+        self.hook_steps: dict[str, deque[Step]] = {
+            "start_network": deque(start_network),
+            "stop_network": deque(stop_network),
+            "on_connected": deque(on_connected),
+            "on_disconnected": deque(on_disconnected),
+        }
+        self.events: list[Event] = []
+        self.transitions: list[tuple[NetworkStatus, NetworkStatus]] = []
+        self.add_status_listener(lambda old, new: self.transitions.append((old, new)))
+
+    @classmethod
+    def logger(cls) -> logging.Logger:
+        return logging.getLogger(cls.LOGGER_NAME)
+
+    def _record(self, name: str) -> None:
+        try:
+            at = now()
+        except RuntimeError:  # a sync hook called by stop() outside any loop
+            at = float("nan")
+        self.events.append(Event(name, at, self.network_status))
+
+    async def _run(self, step: Step) -> object:
+        if isinstance(step, BaseException):
+            raise step
+        if callable(step):
+            return await step()
+        return step
+
+    async def check_network(self) -> NetworkStatus:
+        self._record("check")
+        step = self.checks.popleft() if self.checks else self.then
+        return await self._run(step)  # type: ignore[return-value]
+
+    async def _hook(self, name: str) -> None:
+        self._record(name)
+        steps = self.hook_steps[name]
+        if steps:
+            await self._run(steps.popleft())
+        self._record(name + " done")
+
+    async def start_network(self) -> None:
+        await self._hook("start_network")
+
+    async def stop_network(self) -> None:
+        await self._hook("stop_network")
+
+    def _sync_hook(self, name: str) -> None:
+        self._record(name)
+        steps = self.hook_steps[name]
+        step = steps.popleft() if steps else None
+        if isinstance(step, BaseException):
+            raise step
+
+    def on_connected(self) -> None:
+        super().on_connected()
+        self._sync_hook("on_connected")
+
+    def on_disconnected(self) -> None:
+        super().on_disconnected()
+        self._sync_hook("on_disconnected")
+
+    # -- views used by assertions ----------------------------------------------------------
+
+    def times(self, name: str) -> list[float]:
+        return [event.at for event in self.events if event.name == name]
+
+    def names(self) -> list[str]:
+        return [event.name for event in self.events]
+
+    def count(self, name: str) -> int:
+        return sum(1 for event in self.events if event.name == name)
+
+
+def twin_delays(seed: int, failures: Iterable[int]) -> list[float]:
+    """The backoff delays a Scripted(seed=seed) draws for these consecutive-failure counts."""
+    twin = Scripted(seed=seed)
+    return [twin.backoff_delay(n) for n in failures]
+
+
+def assert_paired(processor: Scripted, *, settled: bool) -> None:
+    """start_network/stop_network calls alternate, starting with a start; when ``settled``
+    (after stop() and await_cleanup()), every start has its stop."""
+    calls = [e.name for e in processor.events if e.name in ("start_network", "stop_network")]
+    for index, name in enumerate(calls):
+        expected = "start_network" if index % 2 == 0 else "stop_network"
+        assert name == expected, f"hook call #{index} was {name}: {calls}"
+    if settled:
+        assert len(calls) % 2 == 0, f"a start_network was never paired: {calls}"
+
+
+def other_tasks() -> set[asyncio.Task[object]]:
+    current = asyncio.current_task()
+    return {task for task in asyncio.all_tasks() if task is not current}
+
+
+def assert_chain_consistent(processor: Scripted) -> None:
+    """Every recorded transition starts where the previous one ended, and ends at the current
+    status: no status change bypassed the listeners."""
+    previous = STOPPED
+    for old, new in processor.transitions:
+        assert old is previous, processor.transitions
+        assert new is not old
+        previous = new
+    assert previous is processor.network_status
