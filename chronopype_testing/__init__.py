@@ -1,38 +1,21 @@
 """chronopype_testing: virtual asyncio time and fakes for testing chronopype processors.
 
-Needs the ``testing`` extra: ``pip install 'chronopype[testing]'``. The package itself
-imports without it (its pytest plugin must never break a user's run); each public name
-is loaded on first use and says what to install when a dependency is missing.
+Needs the ``testing`` extra: ``pip install 'chronopype[testing]'``.
 """
 
-from __future__ import annotations
+from chronopype_testing._fakes import BackoffWait, CheckRecord, FakeNetworkProcessor, Step
+from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
+from chronopype_testing._recorder import Transition, TransitionRecorder, assert_backoff_schedule
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
-
-# public name -> private module that defines it
-_EXPORTS = {
-    "DEFAULT_START": "chronopype_testing._loop",
-    "FakeClock": "chronopype_testing._loop",
-    "VirtualTimeDeadlock": "chronopype_testing._loop",
-}
-
-__all__ = ["DEFAULT_START", "FakeClock", "VirtualTimeDeadlock"]
-
-
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'chronopype_testing' has no attribute {name!r}")
-    try:
-        value = getattr(import_module(module_name), name)
-    except ImportError as exc:
-        raise ImportError(
-            f"chronopype_testing.{name} needs the testing extra "
-            f"(pip install 'chronopype[testing]'): {exc}"
-        ) from exc
-    globals()[name] = value
-    return value
+__all__ = [
+    "DEFAULT_START",
+    "BackoffWait",
+    "CheckRecord",
+    "FakeClock",
+    "FakeNetworkProcessor",
+    "Step",
+    "Transition",
+    "TransitionRecorder",
+    "VirtualTimeDeadlock",
+    "assert_backoff_schedule",
+]

@@ -28,6 +28,15 @@ except ImportError as missing:  # the testing extra is not installed
 else:
     _IMPORT_ERROR = None
 
+from chronopype_testing._fixtures import (  # noqa: F401  (fixtures and hooks of this plugin)
+    chronopype_rng,
+    fake_network_processor,
+    pytest_report_header,
+    pytest_runtest_call,
+    pytest_runtest_makereport,
+    transition_recorder,
+)
+
 __all__ = ["fake_clock"]
 
 MIN_PYTEST_ASYNCIO = (1, 4)
