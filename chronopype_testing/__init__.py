@@ -1,11 +1,37 @@
 """chronopype_testing: virtual asyncio time and fakes for testing chronopype processors.
 
-Needs the ``testing`` extra: ``pip install 'chronopype[testing]'``.
+Needs the ``testing`` extra: ``pip install 'chronopype[testing]'``. The package itself
+imports without it (its pytest plugin must never break a user's run); each public name
+is loaded on first use and says what to install when a dependency is missing.
 """
 
-from chronopype_testing._fakes import BackoffWait, CheckRecord, FakeNetworkProcessor, Step
-from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
-from chronopype_testing._recorder import Transition, TransitionRecorder, assert_backoff_schedule
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chronopype_testing._fakes import BackoffWait, CheckRecord, FakeNetworkProcessor, Step
+    from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
+    from chronopype_testing._recorder import (
+        Transition,
+        TransitionRecorder,
+        assert_backoff_schedule,
+    )
+
+# public name -> private module that defines it
+_EXPORTS = {
+    "DEFAULT_START": "chronopype_testing._loop",
+    "FakeClock": "chronopype_testing._loop",
+    "VirtualTimeDeadlock": "chronopype_testing._loop",
+    "BackoffWait": "chronopype_testing._fakes",
+    "CheckRecord": "chronopype_testing._fakes",
+    "FakeNetworkProcessor": "chronopype_testing._fakes",
+    "Step": "chronopype_testing._fakes",
+    "Transition": "chronopype_testing._recorder",
+    "TransitionRecorder": "chronopype_testing._recorder",
+    "assert_backoff_schedule": "chronopype_testing._recorder",
+}
 
 __all__ = [
     "DEFAULT_START",
@@ -19,3 +45,18 @@ __all__ = [
     "VirtualTimeDeadlock",
     "assert_backoff_schedule",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'chronopype_testing' has no attribute {name!r}")
+    try:
+        value = getattr(import_module(module_name), name)
+    except ImportError as exc:
+        raise ImportError(
+            f"chronopype_testing.{name} needs the testing extra "
+            f"(pip install 'chronopype[testing]'): {exc}"
+        ) from exc
+    globals()[name] = value
+    return value
