@@ -15,6 +15,7 @@ Run it against a server (Ctrl-C to stop)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
@@ -37,6 +38,16 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
+)
+
+# An insert that failed for reasons other than the server being gone: the server rejected it,
+# the pool is closing, or (InternalClientError) the connection broke between two operations
+# and asyncpg only notices when the next one starts, which happens when a server's last message
+# races the next query.
+_INSERT_FAILED: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -169,7 +180,7 @@ class DatabaseProcessor(NetworkProcessor):
             return
         try:
             await pool.execute(self._insert_sql, timestamp, timeout=self.check_network_timeout)
-        except (*_UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (*_UNREACHABLE, *_INSERT_FAILED) as exc:
             self.skipped += 1
             self.logger().warning(
                 "%s: insert of tick %r failed: %r", type(self).__name__, timestamp, exc
@@ -178,20 +189,24 @@ class DatabaseProcessor(NetworkProcessor):
         self.inserted += 1
 
 
-async def _main(dsn: str) -> None:
+async def _run(processor: DatabaseProcessor) -> None:
     from chronopype.clocks import ClockConfig, ClockMode, RealtimeClock
 
-    processor = DatabaseProcessor(dsn)
     async with RealtimeClock(ClockConfig(clock_mode=ClockMode.REALTIME)) as clock:
         clock.add_processor(processor)
-        try:
-            await clock.run()
-        finally:
-            print(f"inserted={processor.inserted} skipped={processor.skipped}")
+        await clock.run()
+
+
+def _main(dsn: str) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    processor = DatabaseProcessor(dsn)
+    # Ctrl-C: leaving the clock's context stops the processor and releases its network.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(processor))
+    print(f"inserted={processor.inserted} skipped={processor.skipped}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python examples/database_processor.py DSN")
-    logging.basicConfig(level=logging.INFO)
-    asyncio.run(_main(sys.argv[1]))
+    _main(sys.argv[1])

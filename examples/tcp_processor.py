@@ -20,6 +20,7 @@ Run it against a service (Ctrl-C to stop)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sys
@@ -167,20 +168,24 @@ class TcpProcessor(NetworkProcessor):
             session[1].transport.abort()
 
 
-async def _main(host: str, port: int) -> None:
+async def _run(processor: TcpProcessor) -> None:
     from chronopype.clocks import ClockConfig, ClockMode, RealtimeClock
 
-    processor = TcpProcessor(host, port)
     async with RealtimeClock(ClockConfig(clock_mode=ClockMode.REALTIME)) as clock:
         clock.add_processor(processor)
-        try:
-            await clock.run()
-        finally:
-            print(f"acknowledged={processor.acknowledged} skipped={processor.skipped}")
+        await clock.run()
+
+
+def _main(host: str, port: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    processor = TcpProcessor(host, port)
+    # Ctrl-C: leaving the clock's context stops the processor and releases its network.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(processor))
+    print(f"acknowledged={processor.acknowledged} skipped={processor.skipped}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: python examples/tcp_processor.py HOST PORT")
-    logging.basicConfig(level=logging.INFO)
-    asyncio.run(_main(sys.argv[1], int(sys.argv[2])))
+    _main(sys.argv[1], int(sys.argv[2]))

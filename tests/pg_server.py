@@ -263,10 +263,13 @@ class PostgresServer:
         supervisor = self._supervisor
         if supervisor is None:
             return
-        # Every backend calls setsid(), so no process group holds the whole server: kill the
-        # postmaster and each of its children by pid.
-        backends = _children_of(self._postmaster_pid)
-        for pid in (self._postmaster_pid, *backends):
+        # Every backend calls setsid(), so no process group holds the whole server: kill each
+        # process by pid. The postmaster is frozen first, so that it neither notices its
+        # children dying nor lets them notice its death: no server process gets to send a
+        # client a last message; clients just see their connections drop.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._postmaster_pid, signal.SIGSTOP)
+        for pid in (*_children_of(self._postmaster_pid), self._postmaster_pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         supervisor.wait()

@@ -125,6 +125,59 @@ def test_probe_of_a_closed_port_is_not_connected_and_ticks_are_skipped() -> None
     assert (processor.inserted, processor.skipped) == (0, 1)
 
 
+class ConnectedWithoutServer(DatabaseProcessor):
+    """Reports CONNECTED without a server, so a tick goes straight to its pool."""
+
+    @property
+    def network_status(self) -> NetworkStatus:
+        return NetworkStatus.CONNECTED
+
+
+class FailingPool:
+    """Stands in for a pool whose insert fails the way asyncpg reports it."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def execute(self, *args: object, **kwargs: object) -> str:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connect call failed"),
+        TimeoutError(),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.UndefinedTableError('relation "t" does not exist'),
+        asyncpg.InterfaceError("pool is closing"),
+        asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_failed_insert_is_counted_as_skipped_and_logged(
+    error: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    processor = ConnectedWithoutServer("postgresql://x")
+    processor._pool = FailingPool(error)
+
+    FakeClock().run(processor.async_tick(5.0))
+
+    assert (processor.inserted, processor.skipped) == (0, 1)
+    [record] = [r for r in caplog.records if r.name == DatabaseProcessor.LOGGER_NAME]
+    assert record.levelname == "WARNING"
+    assert record.getMessage() == f"ConnectedWithoutServer: insert of tick 5.0 failed: {error!r}"
+
+
+def test_unexpected_insert_error_propagates() -> None:
+    processor = ConnectedWithoutServer("postgresql://x")
+    processor._pool = FailingPool(ZeroDivisionError("a defect, not a network condition"))
+
+    with pytest.raises(ZeroDivisionError):
+        FakeClock().run(processor.async_tick(5.0))
+    assert (processor.inserted, processor.skipped) == (0, 0)
+
+
 # -- a real server -----------------------------------------------------------------------------
 
 
@@ -248,3 +301,175 @@ def test_on_fake_clock_queries_are_real_and_backoff_is_virtual(
     virtual_elapsed = clock.monotonic()
     assert virtual_elapsed > 70.0  # 10 s interval + 1+2+4+8+16+32 s of backoff, +/- jitter
     assert real_elapsed < virtual_elapsed / 5, (real_elapsed, virtual_elapsed)
+
+
+# -- chaos: SIGKILL and restart the server, in real time ---------------------------------------
+
+CHAOS_OUTAGES = 20
+
+
+def backoff_bound(failures: int) -> float:
+    """The longest wait the spec allows after ``failures`` consecutive failed checks."""
+    return min(max(1.0, 1.1 * min(2.0 ** (failures - 1), 300.0)), 300.0)
+
+
+class ChaosProcessor(RecordingDatabaseProcessor):
+    """Also records status changes with their loop times, and whether an insert is in flight."""
+
+    def __init__(self, dsn: str, **kwargs: Any) -> None:
+        super().__init__(dsn, **kwargs)
+        self.changes: list[tuple[float, NetworkStatus, NetworkStatus]] = []
+        self.ticks = 0
+        self.between_ticks = asyncio.Event()
+        self.between_ticks.set()
+        self.add_status_listener(
+            lambda old, new: self.changes.append((asyncio.get_running_loop().time(), old, new))
+        )
+
+    async def async_tick(self, timestamp: float) -> None:
+        self.ticks += 1
+        self.between_ticks.clear()
+        try:
+            await super().async_tick(timestamp)
+        finally:
+            self.between_ticks.set()
+
+
+async def client_connections(admin_dsn: str) -> int:
+    """Client sessions on the server, not counting the one asking."""
+    rows = await fetch(
+        admin_dsn,
+        "SELECT count(*) AS n FROM pg_stat_activity "
+        "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    )
+    count: int = rows[0]["n"]
+    return count
+
+
+@pytest.mark.postgres
+async def test_chaos_sigkill_and_restart_the_server_20_times(
+    postgres_server: PostgresServer, summary_lines: list[str]
+) -> None:
+    """Under a RealtimeClock, in real time, with short intervals: kill the server (SIGKILL, all
+    processes) 20 times, restart it after a random pause, and check that every outage is
+    detected and followed by a reconnect within the backoff bound, that start_network and
+    stop_network stay paired, that no connection outlives the processor, and that the table
+    holds exactly the acknowledged inserts.
+
+    The kills fall between ticks. An insert in flight when the server dies may have committed
+    without its acknowledgement reaching the client: its outcome is unknowable to any client,
+    so this test keeps out of that window in order to demand exact equality of rows and
+    acknowledged inserts.
+    """
+    from chronopype.clocks import ClockConfig, ClockMode, RealtimeClock
+
+    rng = random.Random(20)
+    app, table = unique("chaos_app"), unique("chaos")
+    admin_dsn = postgres_server.dsn()
+    loop = asyncio.get_running_loop()
+    processor = ChaosProcessor(
+        postgres_server.dsn(application_name=app), table=table, rng=random.Random(7)
+    )
+    processor.check_network_interval = 0.1
+    processor.check_network_timeout = 1.0
+    processor.network_error_wait_time = 0.1
+    clock = RealtimeClock(ClockConfig(clock_mode=ClockMode.REALTIME, tick_size=0.05, max_retries=0))
+    clock.add_processor(processor)
+    connections_at_start = await client_connections(admin_dsn)
+    outages: list[dict[str, float]] = []
+    real_start = time.monotonic()
+
+    async with clock:
+        run = asyncio.create_task(clock.run())
+        try:
+            for _ in range(CHAOS_OUTAGES):
+                await processor.wait_for_status(NetworkStatus.CONNECTED, timeout=30)
+                await asyncio.sleep(rng.uniform(0.2, 0.5))  # connected for a few ticks
+                await processor.between_ticks.wait()
+                killed_at = loop.time()
+                postgres_server.kill()
+                await processor.wait_for_status(
+                    NetworkStatus.DISCONNECTING, NetworkStatus.NOT_CONNECTED, timeout=30
+                )
+                detected_at = loop.time()
+                await asyncio.sleep(rng.uniform(0.0, 0.8))  # down for a while
+                ready_at = await asyncio.to_thread(postgres_server.start)
+                failures_before_ready = processor.state.retry_count
+                await processor.wait_for_status(NetworkStatus.CONNECTED, timeout=30)
+                outages.append(
+                    {
+                        "killed": killed_at,
+                        "detected": detected_at,
+                        "ready": ready_at,
+                        "reconnected": loop.time(),
+                        "failures": float(max(processor_failures(processor), 1)),
+                        "failures_before_ready": float(failures_before_ready),
+                    }
+                )
+            connections_connected = await connections_of(admin_dsn, app)
+        finally:
+            clock.request_stop()
+            await run
+            if not postgres_server.is_running:
+                postgres_server.start()
+    # Leaving the context stopped the processor and awaited its cleanup.
+    real_elapsed = time.monotonic() - real_start
+    connections_at_end = await client_connections(admin_dsn)
+    rows = await table_timestamps(admin_dsn, table)
+
+    reconnect_delays = [o["reconnected"] - o["ready"] for o in outages]
+    detection_delays = [o["detected"] - o["killed"] for o in outages]
+    summary_lines.extend(
+        [
+            f"chaos: {len(outages)} SIGKILL outages in {real_elapsed:.1f} s real time",
+            f"chaos: outages detected {count_changes(processor, 'out')}, "
+            f"reconnects {count_changes(processor, 'in') - 1} (plus the first connect)",
+            f"chaos: max detection delay {max(detection_delays):.3f} s; "
+            f"max reconnect delay after the server was back {max(reconnect_delays):.3f} s "
+            f"(bound: backoff after the failures so far + 1 s)",
+            f"chaos: connections at start {connections_at_start}, while connected "
+            f"{connections_connected}, at end {connections_at_end}",
+            f"chaos: rows in table {len(rows)}, inserted {processor.inserted}, "
+            f"skipped {processor.skipped}, ticks {processor.ticks} (clock {clock.tick_counter})",
+            f"chaos: start_network {processor.hook_calls.count('start_network')}, "
+            f"stop_network {processor.hook_calls.count('stop_network')}",
+        ]
+    )
+    print("\n".join(summary_lines[-6:]))
+
+    assert len(outages) == CHAOS_OUTAGES
+    assert count_changes(processor, "out") == CHAOS_OUTAGES + 1  # + leaving it at stop()
+    assert count_changes(processor, "in") == CHAOS_OUTAGES + 1
+    for outage, delay in zip(outages, reconnect_delays, strict=True):
+        # The wait in progress when the server came back is at most the backoff after the
+        # failures counted by then (+1 if a check was failing at that very moment); the 1 s
+        # covers the successful check and start_network on a busy machine.
+        bound = backoff_bound(int(outage["failures_before_ready"]) + 1) + 1.0
+        assert 0 < delay <= bound, (outage, delay, bound)
+    for delay in detection_delays:
+        assert delay <= processor.check_network_interval + processor.check_network_timeout
+    assert processor.hook_calls == ["start_network", "stop_network"] * (CHAOS_OUTAGES + 1)
+    assert processor._pool is None
+    assert connections_at_end == connections_at_start
+    assert len(rows) == processor.inserted > 0
+    assert len(set(rows)) == len(rows)  # each tick inserted at most once
+    assert processor.inserted + processor.skipped == processor.ticks == clock.tick_counter
+    assert processor.skipped > 0  # ticks fell into the outages
+
+
+def processor_failures(processor: ChaosProcessor) -> int:
+    """Consecutive failed checks before the latest successful one."""
+    failures = 0
+    for _, result in reversed(processor.checks[:-1]):
+        if result is NetworkStatus.CONNECTED:
+            break
+        failures += 1
+    return failures
+
+
+def count_changes(processor: ChaosProcessor, direction: str) -> int:
+    """Transitions out of CONNECTED (``"out"``) or into it (``"in"``)."""
+    connected = NetworkStatus.CONNECTED
+    if direction == "out":
+        return sum(old is connected for _, old, _ in processor.changes)
+    return sum(new is connected for _, _, new in processor.changes)
