@@ -15,7 +15,7 @@ import math
 import selectors
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sized
 from concurrent.futures import Executor
 from contextvars import Context
 from datetime import UTC, datetime
@@ -111,6 +111,9 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._set_traveller_ns = False
         self._io_polls_skipped = 0
         self._fd_map = self._selector.get_map()
+        # len() of the selector's own dict is C-level; the public mapping's __len__ is
+        # Python, and the hot path asks for it once per iteration.
+        self._registered: Sized = getattr(self._selector, "_fd_to_key", self._fd_map)
 
     # -- the clock -------------------------------------------------------------------
 
@@ -119,7 +122,11 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def _jump_to(self, when: float) -> None:
         self._now = when
-        if self._traveller is not None:
+        if self._set_traveller_ns:
+            self._traveller._destination_timestamp_ns = (  # type: ignore[union-attr]
+                self._clock._start_ns + round(when * 1e9)
+            )
+        elif self._traveller is not None:
             self._sync_wall_clock()
 
     def _sync_wall_clock(self) -> None:
@@ -164,6 +171,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             super().run_forever()
         finally:
             self._traveller = None
+            self._set_traveller_ns = False
             self._travel.stop()
             self._travel = None
 
@@ -183,7 +191,10 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             # A positive delay below the float resolution of now must still move time,
             # or a retry loop sleeping that delay would spin forever at one instant.
             when = math.nextafter(self._now, math.inf)
-        return self.call_at(when, callback, *args, context=context)
+        timer = self.call_at(when, callback, *args, context=context)
+        if timer._source_traceback:  # type: ignore[attr-defined]
+            del timer._source_traceback[-1]  # type: ignore[attr-defined]
+        return timer
 
     def call_at(
         self,
@@ -270,20 +281,30 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
     # -- one iteration ---------------------------------------------------------------
 
     def _run_once(self) -> None:
-        self._drop_cancelled_timers()
+        if self._timer_cancelled_count:
+            self._drop_cancelled_timers()
         ready = self._ready
+        timers = self._timers
         if ready or self._stopping:
             # Skip the syscall when only the self-pipe is registered: thread-safe calls
             # and signals append to the ready queue themselves. Drain it now and then.
-            if len(self._fd_map) > 1 or self._io_polls_skipped > 512:
+            if len(self._registered) > 1 or self._io_polls_skipped > 512:
                 self._io_polls_skipped = 0
                 self._poll_io(0)
             else:
                 self._io_polls_skipped += 1
+        elif (
+            timers
+            and self._clock._autojump
+            and len(self._registered) == 1
+            and not (self._executor_jobs or self._idle_waiters or self._closing)
+            and timers[0][0] != math.inf
+        ):
+            # Pure timer code (the hot path): jump straight to the next deadline.
+            self._jump_to(timers[0][0])
         else:
             self._when_idle()
 
-        timers = self._timers
         now = self._now
         while timers and timers[0][0] <= now:
             timer = heapq.heappop(timers)[2]
@@ -307,7 +328,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
                     waiter.set_result(None)
             return
 
-        next_when = self._timers[0][0] if self._timers else math.inf
+        timers = self._timers
+        next_when = timers[0][0] if timers else math.inf
         may_jump = next_when != math.inf and (
             self._clock._autojump or next_when <= self._jump_limit
         )
