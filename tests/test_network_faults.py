@@ -565,3 +565,56 @@ def test_status_changes_only_through_set_status() -> None:
     assignments = [line.strip() for line in source.splitlines() if "self._status =" in line]
     assert assignments == ["self._status = NetworkStatus.STOPPED", "self._status = new"]
     assert NetworkProcessor._set_status.__doc__
+
+
+def test_unexpected_error_in_the_loop_is_logged_and_survived(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BrokenBackoff(Scripted):
+        def backoff_delay(self, n: int) -> float:
+            raise ArithmeticError(f"no delay for {n}")
+
+    async def scenario() -> None:
+        processor = BrokenBackoff(checks=[NOT_CONNECTED, NOT_CONNECTED])
+        processor.start(0.0)
+        await asyncio.sleep(130.0)
+        assert processor.times("check") == [0.0, 60.0, 120.0]
+        assert processor.network_status is CONNECTED
+        first, _ = error_records(caplog, "the network check loop failed")
+        assert first.exc_info is not None and isinstance(first.exc_info[1], ArithmeticError)
+        assert processor.state.error_count == 2
+        assert processor.transitions[1:4] == [
+            (NOT_CONNECTED, CONNECTING),
+            (CONNECTING, NOT_CONNECTED),
+            (NOT_CONNECTED, ERROR),
+        ]
+        await finish(processor)
+
+    run_scenario(caplog, scenario)
+
+
+def test_listener_stopping_the_processor_mid_transition(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        processor = Scripted()
+
+        def stop_when_connected(old: NetworkStatus, new: NetworkStatus) -> None:
+            if new is CONNECTED:
+                processor.stop()
+
+        processor.add_status_listener(stop_when_connected)
+        processor.start(0.0)
+        await asyncio.sleep(1.0)
+        assert processor.network_status is STOPPED
+        # on_connected is skipped: the processor was stopped before it could run.
+        assert processor.names() == [
+            "check",
+            "start_network",
+            "start_network done",
+            "on_disconnected",
+            "stop_network",
+            "stop_network done",
+        ]
+        assert processor.times("stop_network") == [0.0]
+        await finish(processor)
+
+    run_scenario(caplog, scenario)

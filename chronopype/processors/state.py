@@ -19,6 +19,8 @@ def validate_window_size(value: object, *, name: str = "stats_window_size") -> i
 
 
 def _validate_seconds(value: object) -> float:
+    if type(value) is float and 0.0 <= value < math.inf:  # the hot path, without ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(
             f"execution time must be a real number of seconds, got {value!r} "
