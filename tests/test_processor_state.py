@@ -105,8 +105,14 @@ def test_errors_count_and_reset_on_success() -> None:
 
 @pytest.mark.parametrize(
     ("bad", "exc"),
-    [(-1.0, ValueError), (math.inf, ValueError), (math.nan, ValueError), ("1", TypeError),
-     (True, TypeError), (None, TypeError)],
+    [
+        (-1.0, ValueError),
+        (math.inf, ValueError),
+        (math.nan, ValueError),
+        ("1", TypeError),
+        (True, TypeError),
+        (None, TypeError),
+    ],
 )
 def test_execution_time_is_validated(bad: object, exc: type[Exception]) -> None:
     state = ProcessorState()
