@@ -54,14 +54,20 @@ def _load(implementation: str) -> tuple[Any, Any, Any, Any, str]:
         from chronopype.processors import TickProcessor
 
         origin = f"working tree ({Path(chronopype.__file__).parent})"
-    else:
-        from importlib.metadata import version
+        return BacktestClock, ClockConfig, ClockMode, TickProcessor, origin
+    # 0.8.3 exports everything from the top-level package.
+    from importlib import import_module
+    from importlib.metadata import version
 
-        import chronopype
-        from chronopype import BacktestClock, ClockConfig, ClockMode, TickProcessor
-
-        origin = f"chronopype {version('chronopype')} ({Path(chronopype.__file__).parent})"
-    return BacktestClock, ClockConfig, ClockMode, TickProcessor, origin
+    legacy = import_module("chronopype")
+    origin = f"chronopype {version('chronopype')} ({Path(legacy.__file__ or '?').parent})"
+    return (
+        legacy.BacktestClock,
+        legacy.ClockConfig,
+        legacy.ClockMode,
+        legacy.TickProcessor,
+        origin,
+    )
 
 
 def _measure(implementation: str, processor_counts: list[int], ticks: int) -> dict[str, Any]:

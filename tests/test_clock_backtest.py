@@ -424,3 +424,16 @@ def test_error_callback_that_raises_is_logged_and_the_run_goes_on(
     with caplog.at_level(logging.ERROR):
         assert FakeClock().run(main()) == [1.0, 2.0, 3.0]
     assert caplog.text.count("error_callback raised") == 3
+
+
+async def test_a_long_backtest_lets_other_tasks_run(fake_clock: FakeClock) -> None:
+    clock = backtest(end_time=10_000.0)
+    processor = Recorder()
+    clock.add_processor(processor)
+    async with clock:
+        stopper = asyncio.get_running_loop().call_soon(clock.request_stop)
+        await clock.run()
+        stopper.cancel()
+    # The run yielded to the loop long before its end, and the request took effect there.
+    assert 1.0 <= clock.current_timestamp < 1000.0
+    assert processor.ticks[-1] == clock.current_timestamp

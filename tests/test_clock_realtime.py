@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import types
 
 import pytest
 
+import chronopype.clocks.realtime as realtime_module
 from chronopype.clocks import (
     ClockConfig,
     ClockError,
@@ -262,3 +264,55 @@ def test_a_realtime_run_is_deterministic() -> None:
     assert loop_times[ticks.index(T0 + 1.5)] == pytest.approx(1.6, abs=1e-9)
     assert loop_times[ticks.index(T0 + 4.0)] == pytest.approx(4.1, abs=1e-9)
     assert T0 + 1.25 not in ticks and T0 + 3.5 not in ticks
+
+
+async def test_waiting_is_scheduled_on_the_loop_clock_not_the_wall_clock(
+    fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A wall clock stuck at T0: a clock that waited on time.time() would never tick again.
+    monkeypatch.setattr(realtime_module, "time", types.SimpleNamespace(time=lambda: T0))
+    clock = realtime()
+    processor = Recorder()
+    clock.add_processor(processor)
+    async with clock:
+        await clock.run_til(T0 + 3.0)
+    assert processor.ticks == [T0 + 1.0, T0 + 2.0, T0 + 3.0]
+    assert processor.loop_times == [1.0, 2.0, 3.0]
+
+
+async def test_a_past_start_time_anchors_the_grid_and_starts_at_the_next_point(
+    fake_clock: FakeClock,
+) -> None:
+    clock = realtime(start_time=T0 - 100.5)
+    processor = Recorder()
+    clock.add_processor(processor)
+    async with clock:
+        await clock.run_til(T0 + 2.0)
+    assert processor.ticks == [T0 + 0.5, T0 + 1.5]
+    assert processor.loop_times == [0.5, 1.5]
+    assert clock.missed_ticks == 0  # boundaries before the run began are not "missed"
+
+
+async def test_cancelling_the_task_still_stops_processors_and_sends_the_stop_event(
+    fake_clock: FakeClock,
+) -> None:
+    clock = realtime()
+    processor = Recorder()
+    clock.add_processor(processor)
+    stops: list[ClockStopEvent] = []
+    clock.subscribe(ClockStopEvent, stops.append)
+
+    async def forever() -> None:
+        async with clock:
+            await clock.run()
+
+    task = asyncio.create_task(forever())
+    await asyncio.sleep(3.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not processor.state.is_active
+    assert not clock.is_running and not clock.is_in_context
+    [stop] = stops
+    assert (stop.timestamp, stop.total_ticks) == (T0 + 3.0, 3)
+    assert isinstance(stop.error, asyncio.CancelledError)

@@ -230,7 +230,7 @@ class BaseClock(ABC):
 
     @property
     def tick_counter(self) -> int:
-        """Ticks since ``async with clock`` was entered."""
+        """Ticks completed since ``async with clock`` was entered."""
         return self._tick_counter
 
     @property
