@@ -618,3 +618,34 @@ def test_listener_stopping_the_processor_mid_transition(caplog: pytest.LogCaptur
         await finish(processor)
 
     run_scenario(caplog, scenario)
+
+
+def test_stop_while_the_loop_task_sits_in_a_stopped_event_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    processor = Scripted()
+    first_loop = FakeClock().new_event_loop()
+
+    async def connect() -> None:
+        processor.start(0.0)
+        await asyncio.sleep(1.0)
+
+    try:
+        first_loop.run_until_complete(connect())  # leaves the check loop task pending
+        processor.stop()  # no running loop; the cancellation waits for first_loop to run again
+        assert processor.network_status is STOPPED
+
+        async def cleanup() -> None:
+            await processor.await_cleanup()
+            assert now() == 0.0  # did not wait for the other loop's task
+
+        FakeClock().run(cleanup())
+        assert processor.count("stop_network") == 1
+        assert_paired(processor, settled=True)
+    finally:
+        pending = asyncio.all_tasks(first_loop)
+        first_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        first_loop.close()
+    assert all(task.cancelled() for task in pending)
+    gc.collect()
+    assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]

@@ -307,7 +307,8 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     def start(self, timestamp: float) -> None:
         """Become active and start the check loop; the first check runs at once.
 
-        A second ``start()`` while active does nothing. Needs a running event loop.
+        A second ``start()`` while active (running or paused) does nothing; to start over, for
+        instance in another event loop, call ``stop()`` first. Needs a running event loop.
         """
         loop = _running_loop("start")
         if self.state.is_active:
@@ -587,7 +588,11 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     async def _drain_retired(self) -> None:
         current = asyncio.current_task()
-        pending = [task for task in self._retired_tasks if task is not current]
+        loop = asyncio.get_running_loop()
+        # Tasks of another (stopped) event loop can never finish here; don't wait for them.
+        pending = [
+            task for task in self._retired_tasks if task is not current and task.get_loop() is loop
+        ]
         if not pending:
             return
         _, still_running = await asyncio.wait(pending, timeout=self._hook_timeout)
