@@ -422,7 +422,7 @@ class FixedJitter(random.Random):
         return self.value
 
 
-def processor_with(rng: random.Random) -> NetworkProcessor:
+def processor_with(rng: random.Random | None) -> NetworkProcessor:
     class Bare(NetworkProcessor):
         @classmethod
         def logger(cls) -> logging.Logger:
@@ -471,8 +471,7 @@ def test_backoff_rejects_bad_n(bad: object, exc: type[Exception]) -> None:
 
 
 def test_default_rngs_are_independent_per_instance() -> None:
-    first, second = Scripted(), Scripted()
-    first._rng = second._rng = None  # back to the default the constructor gives without rng=
+    first, second = processor_with(None), processor_with(None)
     a = [first.backoff_delay(5) for _ in range(5)]
     b = [second.backoff_delay(5) for _ in range(5)]
     assert a != b
