@@ -429,6 +429,15 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     async def _attempt(self, generation: int) -> float:
         """Run one check and the transitions it causes; return the wait before the next one.
 
+        Outcome -> transitions (from CONNECTED | from anything else) -> next wait:
+
+        - CONNECTED: stay | start_network(), CONNECTED, on_connected() -> interval;
+        - NOT_CONNECTED, ERROR, or timeout (as NOT_CONNECTED): DISCONNECTING, on_disconnected(),
+          stop_network(), then that status | that status -> backoff_delay(retry_count);
+        - raised, or a bad value: as above, then ERROR | ERROR -> network_error_wait_time;
+        - start_network() failed: - | stop_network(), ERROR -> network_error_wait_time.
+
+        While the check runs from anything but CONNECTED the status is CONNECTING.
         Returns early (the caller notices the stale generation) whenever pause()/stop()
         interrupted it, even if a check or hook swallowed the cancellation.
         """
@@ -533,17 +542,16 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         await self._run_async_hook(self.stop_network, "stop_network")
 
     async def _run_async_hook(self, hook: Callable[[], Awaitable[None]], name: str) -> bool:
+        failure: BaseException | None = None
         try:
             async with asyncio.timeout(self._hook_timeout) as deadline:
                 await hook()
         except Exception as exc:
-            failure: BaseException = exc
-        else:
-            if not deadline.expired():
-                return True
-            failure = TimeoutError()  # the hook swallowed the timeout's cancellation
-        if deadline.expired():
+            failure = exc
+        if deadline.expired():  # also when the hook swallowed the timeout's cancellation
             failure = TimeoutError(f"{name}() took longer than hook_timeout={self._hook_timeout} s")
+        if failure is None:
+            return True
         self._report_failure(f"{name}()", failure)
         return False
 
