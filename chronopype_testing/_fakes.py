@@ -494,6 +494,11 @@ class FakeNetworkProcessor(NetworkProcessor):
     # -- summaries -------------------------------------------------------------------------
 
     @property
+    def current_run(self) -> int:
+        """The ``run`` number the next check will record (see ``CheckRecord``)."""
+        return self._run
+
+    @property
     def started_at(self) -> float | None:
         """Loop time of the first ``start()``, the origin of outage windows."""
         return self._origin

@@ -1,0 +1,446 @@
+"""Hypothesis strategies and a state machine for NetworkProcessors on virtual time.
+
+* ``network_scripts(max_steps=...)`` draws lists of ``Step``s for ``FakeNetworkProcessor``.
+* ``outage_timelines(horizon=...)`` draws sorted, non-overlapping ``(start, end)`` windows.
+* ``on_fake_clock`` runs each example of an async ``@given`` test on its own fresh
+  ``FakeClock`` loop (pytest-asyncio would run every example on one loop, so virtual time
+  would carry over from one example to the next).
+* ``NetworkProcessorMachine`` is a ``RuleBasedStateMachine`` (subclass it freely) whose
+  every example owns one ``asyncio.Runner`` on a fresh ``FakeClock``.
+
+Nothing here reads the wall clock, so examples replay exactly; use
+``settings(deadline=None)``, since one example may cover days of virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import functools
+import inspect
+import math
+import os
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar, overload
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from chronopype.processors.network import NetworkStatus
+from chronopype_testing._fakes import FakeNetworkProcessor, HookFault, Step
+from chronopype_testing._fixtures import _owned_tasks
+from chronopype_testing._loop import DEFAULT_START, FakeClock
+from chronopype_testing._recorder import backoff_band, illegal_transitions
+
+__all__ = [
+    "NetworkProcessorMachine",
+    "check_steps",
+    "hook_faults",
+    "network_scripts",
+    "on_fake_clock",
+    "outage_timelines",
+]
+
+_T = TypeVar("_T")
+
+_CHECK_RESULTS = (NetworkStatus.CONNECTED, NetworkStatus.NOT_CONNECTED, NetworkStatus.ERROR)
+_EXCEPTIONS: tuple[type[Exception], ...] = (
+    ConnectionRefusedError,
+    ConnectionResetError,
+    OSError,
+    TimeoutError,
+    RuntimeError,
+)
+_BACKOFF_JITTER = 0.1
+# Float noise allowed when comparing a scheduled check time with the time it ran.
+_TIME_EPSILON = 1e-9
+
+
+def _seconds(max_seconds: float) -> st.SearchStrategy[float]:
+    # Round values shrink to readable counterexamples; arbitrary floats still get drawn.
+    return st.one_of(
+        st.sampled_from([0.0, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0]).filter(lambda s: s <= max_seconds),
+        st.floats(0.0, max_seconds, allow_nan=False, allow_infinity=False, allow_subnormal=False),
+    )
+
+
+def check_steps(*, max_seconds: float = 30.0, hangs: bool = True) -> st.SearchStrategy[Step]:
+    """Single ``Step``s: every kind, with latencies up to ``max_seconds`` virtual seconds."""
+    results = st.sampled_from(_CHECK_RESULTS)
+    kinds: list[st.SearchStrategy[Step]] = [
+        st.just(Step.connected()),
+        st.integers(1, 5).map(lambda times: Step.not_connected(times=times)),
+        st.just(Step.error()),
+        st.sampled_from(_EXCEPTIONS).map(Step.raises),
+        st.builds(Step.slow, _seconds(max_seconds), results),
+    ]
+    if hangs:
+        kinds += [st.just(Step.hangs()), results.map(Step.cancelled_swallowed)]
+    return st.one_of(kinds)
+
+
+def network_scripts(
+    max_steps: int = 10, *, min_steps: int = 0, max_seconds: float = 30.0, hangs: bool = True
+) -> st.SearchStrategy[list[Step]]:
+    """Lists of ``Step``s for ``FakeNetworkProcessor(script=...)``."""
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
+        raise ValueError(f"max_steps must be an int >= 0, got {max_steps!r}")
+    return st.lists(
+        check_steps(max_seconds=max_seconds, hangs=hangs), min_size=min_steps, max_size=max_steps
+    )
+
+
+def hook_faults(*, max_seconds: float = 60.0) -> st.SearchStrategy[Step | None]:
+    """A fault for ``start_network=``/``stop_network=``, or None (mostly None)."""
+    faults = st.one_of(
+        st.sampled_from(_EXCEPTIONS).map(Step.raises),
+        st.just(Step.hangs()),
+        _seconds(max_seconds).map(Step.slow),
+        st.just(Step.cancelled_swallowed(None)),
+    )
+    return st.one_of(st.none(), st.none(), st.none(), faults)
+
+
+def outage_timelines(
+    horizon: float = 86_400.0, *, max_outages: int = 12, min_outages: int = 0
+) -> st.SearchStrategy[list[tuple[float, float]]]:
+    """Sorted, non-overlapping ``[start, end)`` windows inside ``[0, horizon]``.
+
+    Windows never touch: each ends strictly before the next starts.
+    """
+    if not (isinstance(horizon, int | float) and math.isfinite(horizon) and horizon > 0):
+        raise ValueError(f"horizon must be a positive number of seconds, got {horizon!r}")
+    if not 0 <= min_outages <= max_outages:
+        raise ValueError(f"need 0 <= min_outages <= max_outages, got {min_outages}, {max_outages}")
+    points = st.lists(
+        st.floats(0.0, float(horizon), allow_nan=False, allow_subnormal=False),
+        min_size=2 * min_outages,
+        max_size=2 * max_outages,
+        unique=True,
+    )
+
+    def pair_up(values: list[float]) -> list[tuple[float, float]]:
+        ordered = sorted(values)
+        return [(ordered[i], ordered[i + 1]) for i in range(0, len(ordered) - 1, 2)]
+
+    return points.map(pair_up)
+
+
+# -- a fresh clock per example -----------------------------------------------------------------
+
+
+@overload
+def on_fake_clock(test: Callable[..., Coroutine[Any, Any, None]], /) -> Callable[..., None]: ...
+
+
+@overload
+def on_fake_clock(
+    *, start: float | datetime = ..., autojump: bool = ..., io_grace: float = ...
+) -> Callable[[Callable[..., Coroutine[Any, Any, None]]], Callable[..., None]]: ...
+
+
+def on_fake_clock(
+    test: Callable[..., Coroutine[Any, Any, None]] | None = None,
+    /,
+    *,
+    start: float | datetime = DEFAULT_START,
+    autojump: bool = True,
+    io_grace: float = 0.25,
+) -> Any:
+    """Run an async test on a new ``FakeClock`` loop per call, i.e. per Hypothesis example.
+
+    Put it *below* ``@given``::
+
+        @given(script=network_scripts())
+        @on_fake_clock
+        async def test_it(script): ...
+
+    A parameter named ``clock`` receives that example's ``FakeClock`` (and is hidden from
+    pytest and Hypothesis).
+    """
+    FakeClock(start=start, autojump=autojump, io_grace=io_grace)  # validate options now
+
+    def decorate(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+        if getattr(test, "is_hypothesis_test", False):
+            raise TypeError("apply @on_fake_clock below @given, directly on the async function")
+        if not inspect.iscoroutinefunction(test):
+            raise TypeError(f"@on_fake_clock needs an async def function, got {test!r}")
+        signature = inspect.signature(test)
+        wants_clock = "clock" in signature.parameters
+
+        @functools.wraps(test)
+        def run_on_fresh_clock(*args: Any, **kwargs: Any) -> None:
+            clock = FakeClock(start=start, autojump=autojump, io_grace=io_grace)
+            if wants_clock:
+                kwargs["clock"] = clock
+            clock.run(test(*args, **kwargs))
+
+        if wants_clock:
+            visible = [p for p in signature.parameters.values() if p.name != "clock"]
+            run_on_fresh_clock.__signature__ = signature.replace(  # type: ignore[attr-defined]
+                parameters=visible
+            )
+        return run_on_fresh_clock
+
+    if test is not None:
+        return decorate(test)
+    return decorate
+
+
+# -- the state machine ---------------------------------------------------------------------------
+
+
+def machine_examples(default: int = 200) -> int:
+    """Examples per run: ``CHRONOPYPE_MACHINE_EXAMPLES`` (``make test-deep`` sets 2000)."""
+    text = os.environ.get("CHRONOPYPE_MACHINE_EXAMPLES", "").strip()
+    if not text:
+        return default
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"CHRONOPYPE_MACHINE_EXAMPLES must be an int, got {text!r}") from None
+    if count < 1:
+        raise ValueError(f"CHRONOPYPE_MACHINE_EXAMPLES must be >= 1, got {count}")
+    return count
+
+
+def _is_check_loop(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and code.co_name == "_check_loop"
+
+
+class NetworkProcessorMachine(RuleBasedStateMachine):
+    """Drives a ``FakeNetworkProcessor`` through random lifecycles on virtual time.
+
+    Rules: start, stop (from inside or outside the loop), pause, resume, advance (virtual
+    seconds), queue_check (the next check's outcome) and await_cleanup. Invariants: every
+    transition is legal; exactly one check loop runs while active and not paused; the
+    start/stop_network pairing holds; STOPPED exactly when stopped; every retry waits
+    ``backoff_delay`` exactly, within its band; nothing leaks after cleanup.
+
+    Each example owns a new ``FakeClock`` and an ``asyncio.Runner`` on it, closed in
+    ``teardown``. Override ``make_processor`` to test a ``FakeNetworkProcessor`` subclass
+    or other settings; add rules and invariants as usual.
+    """
+
+    #: Where each example's FakeClock starts.
+    clock_start: float | datetime = DEFAULT_START
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock(start=self.clock_start)
+        self.runner = asyncio.Runner(loop_factory=self.clock.new_event_loop)
+        self._processor: FakeNetworkProcessor | None = None
+        self.active = False
+        self.paused = False
+        self._transitions_checked = 0
+        self._backoffs_checked = 0
+
+    @property
+    def processor(self) -> FakeNetworkProcessor:
+        if self._processor is None:
+            raise RuntimeError("the processor is made by the machine's initialize rule")
+        return self._processor
+
+    def make_processor(
+        self,
+        *,
+        script: list[Step],
+        then: NetworkStatus,
+        rng: random.Random,
+        start_network: HookFault | None,
+        stop_network: HookFault | None,
+    ) -> FakeNetworkProcessor:
+        """The processor under test; override to change settings or the class."""
+        return FakeNetworkProcessor(
+            script, then=then, rng=rng, start_network=start_network, stop_network=stop_network
+        )
+
+    def run(self, action: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``action()`` on this example's loop, then everything it made ready."""
+
+        async def then_idle() -> _T:
+            result = await action()
+            await self.clock.run_until_idle()
+            return result
+
+        return self.runner.run(then_idle())
+
+    def call_in_loop(self, method: Callable[[], None]) -> None:
+        """Call ``method`` from inside the running loop, then let the loop settle."""
+
+        async def call() -> None:
+            method()
+
+        self.run(call)
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    @initialize(
+        seed=st.integers(0, 2**32 - 1),
+        script=network_scripts(max_steps=6),
+        then=st.sampled_from(_CHECK_RESULTS),
+        start_fault=hook_faults(),
+        stop_fault=hook_faults(),
+    )
+    def create_processor(
+        self,
+        seed: int,
+        script: list[Step],
+        then: NetworkStatus,
+        start_fault: Step | None,
+        stop_fault: Step | None,
+    ) -> None:
+        self._processor = self.make_processor(
+            script=script,
+            then=then,
+            rng=random.Random(seed),
+            start_network=start_fault,
+            stop_network=stop_fault,
+        )
+
+    @rule()
+    def start(self) -> None:
+        processor = self.processor
+        self.call_in_loop(lambda: processor.start(self.clock.time()))
+        if not self.active:
+            self.active, self.paused = True, False
+
+    @rule(from_loop=st.booleans())
+    def stop(self, from_loop: bool) -> None:
+        if from_loop:
+            self.call_in_loop(self.processor.stop)
+        else:
+            self.processor.stop()  # stop() must also work with no loop running
+            self.run(self.clock.run_until_idle)  # let the cancelled loop unwind
+        self.active = self.paused = False
+        assert self.processor.network_status is NetworkStatus.STOPPED, (
+            f"status after stop() is {self.processor.network_status.name}"
+        )
+
+    @rule()
+    def pause(self) -> None:
+        self.call_in_loop(self.processor.pause)
+        if self.active:
+            self.paused = True
+
+    @rule()
+    def resume(self) -> None:
+        self.call_in_loop(self.processor.resume)
+        if self.active:
+            self.paused = False
+
+    @rule(seconds=_seconds(900.0))
+    def advance(self, seconds: float) -> None:
+        self.run(lambda: self.clock.advance(seconds))
+
+    @rule(step=check_steps())
+    def queue_check(self, step: Step) -> None:
+        self.processor.queue(step)
+
+    @rule()
+    def await_cleanup(self) -> None:
+        processor = self.processor
+        # Long enough for any hook to hit hook_timeout; virtual time makes it free.
+        self.run(lambda: processor.await_cleanup(timeout=processor.hook_timeout * 2 + 5.0))
+        if processor.state.is_active:
+            return
+        pending = [task.get_name() for task in self._pending_tasks()]
+        assert not pending, f"tasks still pending after stop() and await_cleanup(): {pending}"
+        assert processor.start_network_calls == processor.stop_network_calls, (
+            f"after cleanup start_network ran {processor.start_network_calls} time(s), "
+            f"stop_network {processor.stop_network_calls}"
+        )
+
+    # -- invariants ----------------------------------------------------------------------------
+
+    def _pending_tasks(self) -> list[asyncio.Task[Any]]:
+        loop = self.runner.get_loop()
+        return _owned_tasks(self.processor, loop)
+
+    @invariant()
+    def transitions_are_legal(self) -> None:
+        if self._processor is None:
+            return
+        transitions = self.processor.transitions
+        if transitions and self._transitions_checked == 0:
+            assert transitions[0].old is NetworkStatus.STOPPED, transitions[0]
+        fresh = transitions[max(0, self._transitions_checked - 1) :]
+        problems = illegal_transitions(fresh)
+        assert not problems, "\n".join(problems)
+        self._transitions_checked = len(transitions)
+
+    @invariant()
+    def one_check_loop_while_running(self) -> None:
+        if self._processor is None:
+            return
+        loops = [task for task in self._pending_tasks() if _is_check_loop(task)]
+        expected = 1 if self.active and not self.paused else 0
+        assert len(loops) == expected, (
+            f"{len(loops)} check loop(s) running, expected {expected} "
+            f"(active={self.active}, paused={self.paused})"
+        )
+        assert self.processor.max_concurrent_checks <= 1, "two checks ran at once"
+
+    @invariant()
+    def network_pairing_holds(self) -> None:
+        if self._processor is None:
+            return
+        processor = self.processor
+        assert not processor.pairing_violations, "\n".join(processor.pairing_violations)
+        unpaired = processor.start_network_calls - processor.stop_network_calls
+        assert unpaired in (0, 1), f"{unpaired} start_network() call(s) without stop_network()"
+
+    @invariant()
+    def stopped_exactly_when_inactive(self) -> None:
+        if self._processor is None:
+            return
+        status = self.processor.network_status
+        assert self.processor.state.is_active is self.active
+        assert (status is NetworkStatus.STOPPED) is (not self.active), (
+            f"status {status.name} while active={self.active}"
+        )
+
+    @invariant()
+    def retry_waits_follow_backoff(self) -> None:
+        if self._processor is None:
+            return
+        processor = self.processor
+        waits = processor.backoff_waits
+        while self._backoffs_checked < len(waits):
+            wait = waits[self._backoffs_checked]
+            base = min(2.0 ** (wait.failures - 1), 300.0)
+            low, high = backoff_band(base, _BACKOFF_JITTER)
+            assert low <= wait.delay <= high, (
+                f"backoff_delay({wait.failures}) = {wait.delay!r}, outside [{low}, {high}]"
+            )
+            following = bisect.bisect_right(processor.checks, wait.at)
+            if following < len(processor.checks):
+                record = processor.check_log[following]
+                if record.run == wait.run:
+                    assert abs(record.started - (wait.at + wait.delay)) <= _TIME_EPSILON, (
+                        f"retry after {wait.failures} failure(s) ran at {record.started!r}, "
+                        f"expected {wait.at!r} + {wait.delay!r}"
+                    )
+            elif processor.current_run == wait.run:
+                due = wait.at + wait.delay
+                if self.clock.monotonic() < due - _TIME_EPSILON:
+                    return  # the retry is still to come; look again after the next rule
+                raise AssertionError(
+                    f"no retry at {due!r}, {wait.delay!r} s after the failure at {wait.at!r} "
+                    f"(now {self.clock.monotonic()!r})"
+                )
+            self._backoffs_checked += 1
+
+    # -- teardown ------------------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        try:
+            if self._processor is not None:
+                processor = self._processor
+                processor.stop()
+                self.run(lambda: processor.await_cleanup(timeout=processor.hook_timeout * 2 + 5.0))
+        finally:
+            self.runner.close()
