@@ -649,3 +649,29 @@ def test_stop_while_the_loop_task_sits_in_a_stopped_event_loop(
     assert all(task.cancelled() for task in pending)
     gc.collect()
     assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
+
+
+def test_start_network_swallowing_its_timeout_still_counts_as_timed_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        processor = Scripted(start_network=[swallowing_cancel(None)])
+        processor.hook_timeout = 4.0
+        processor.start(0.0)
+        await asyncio.sleep(5.0)
+        assert processor.network_status is ERROR
+        assert [(e.name, e.at) for e in processor.events] == [
+            ("check", 0.0),
+            ("start_network", 0.0),
+            ("start_network done", 4.0),
+            ("stop_network", 4.0),
+            ("stop_network done", 4.0),
+        ]
+        assert "start_network() took longer than hook_timeout=4.0 s" in str(
+            processor.state.last_error
+        )
+        await asyncio.sleep(60.0)
+        assert processor.times("check") == [0.0, 64.0]
+        await finish(processor)
+
+    run_scenario(caplog, scenario)
