@@ -83,11 +83,16 @@ def derive_rng(seed: int, nodeid: str, label: str) -> random.Random:
 def _owned_tasks(
     processor: NetworkProcessor, loop: asyncio.AbstractEventLoop
 ) -> list[asyncio.Task[Any]]:
-    """Pending tasks on ``loop`` whose coroutine is a method of ``processor``."""
+    """Pending tasks on ``loop`` whose coroutine holds ``processor`` in a local variable.
+
+    That covers the processor's own methods (``self``) and helpers it was handed to.
+    """
     owned: list[asyncio.Task[Any]] = []
     for task in asyncio.all_tasks(loop):
         frame = getattr(task.get_coro(), "cr_frame", None)
-        if frame is not None and frame.f_locals.get("self") is processor:
+        if frame is None:
+            continue
+        if any(value is processor for value in frame.f_locals.values()):
             owned.append(task)
     return owned
 

@@ -308,6 +308,7 @@ class TransitionRecorder:
 
     def assert_statuses(self, expected: Iterable[NetworkStatus]) -> None:
         """Assert the exact sequence of new statuses (the initial STOPPED is not listed)."""
+        __tracebackhide__ = True  # pytest: show the caller's line, not ours
         wanted = _statuses_argument(expected)
         actual = self.timeline()
         if [status for _, status in actual] == wanted:
@@ -344,6 +345,7 @@ class TransitionRecorder:
 
         Times match when they differ by at most ``tolerance`` seconds.
         """
+        __tracebackhide__ = True  # pytest: show the caller's line, not ours
         wanted = _timeline_argument(expected)
         if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
             raise TypeError(f"tolerance must be a number of seconds, got {tolerance!r}")
@@ -489,6 +491,7 @@ def assert_backoff_schedule(
     Fails if fewer gaps were observed than bases given. For a ``TransitionRecorder`` the
     check starts are read off the transitions (see ``_check_starts_from_transitions``).
     """
+    __tracebackhide__ = True  # pytest: show the caller's line, not ours
     bases = list(expected_bases)
     if not bases:
         raise ValueError("expected_bases must name at least one base delay")
