@@ -134,6 +134,10 @@ class Step:
             return f"Step.slow({self.seconds!r}, {value(self.result)})"
         return f"Step.cancelled_swallowed({value(self.result)})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis (and IPython) pretty-print through this hook, not __repr__.
+        printer.text(repr(self))
+
     # -- behaviour -------------------------------------------------------------------------
 
     def _exception_to_raise(self) -> BaseException:
