@@ -381,3 +381,27 @@ async def test_request_stop_from_a_tick_callback_ends_the_run_after_that_tick(
         assert clock.current_timestamp == 7.0
         await clock.step()  # a new run starts afresh
     assert processor.ticks == [float(t) for t in range(1, 9)]
+
+
+async def test_shutdown_cancels_a_run_that_outlasts_its_timeout(
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Stuck(Recorder):
+        async def async_tick(self, timestamp: float) -> None:
+            await asyncio.sleep(100.0)
+
+    clock = backtest(end_time=10.0, processor_timeout=50.0)
+    clock.add_processor(Stuck("stuck"))
+    stops: list[ClockStopEvent] = []
+    clock.subscribe(ClockStopEvent, stops.append)
+    loop = asyncio.get_running_loop()
+    async with clock:
+        run = asyncio.create_task(clock.run())
+        await asyncio.sleep(1.0)
+        await clock.shutdown(timeout=2.0)
+        assert loop.time() == 3.0
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        assert not clock.is_running
+    assert "cancelling its task" in caplog.text
+    assert [(s.timestamp, s.total_ticks) for s in stops] == [(1.0, 0)]

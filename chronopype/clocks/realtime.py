@@ -100,6 +100,7 @@ class RealtimeClock(BaseClock):
         def due_index() -> int:
             return grid_index(0.0, tick_size, loop.time() - anchor - origin_offset)[0]
 
+        on_grid = False
         if math.isinf(until):
             last_index: int | None = None
             last_timestamp = math.inf
@@ -132,5 +133,7 @@ class RealtimeClock(BaseClock):
             await self._tick(
                 last_timestamp if index == last_index else origin + index * tick_size
             )
-        if not self._stop_requested and not math.isinf(until):
+        if not self._stop_requested and not math.isinf(until) and not on_grid:
+            # Between two boundaries: the run lasts until the wall time itself. (On a boundary
+            # it ended with that boundary's tick; sleeping again could only add rounding.)
             await self._sleep_until(anchor + (until - wall_at_anchor))
