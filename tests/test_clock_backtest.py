@@ -294,18 +294,29 @@ async def test_fail_fast_raises_the_processors_own_exception(fake_clock: FakeClo
     assert [(s.timestamp, s.total_ticks, s.error) for s in stops] == [(2.0, 1, boom)]
 
 
+class RaisesTimeoutSync(TickProcessor):
+    def __init__(self, error: TimeoutError) -> None:
+        super().__init__()
+        self.error = error
+
+    def tick(self, timestamp: float) -> None:
+        raise self.error
+
+
+class RaisesTimeoutAsync(RaisesTimeoutSync):
+    async def async_tick(self, timestamp: float) -> None:
+        await asyncio.sleep(0.25)
+        raise self.error
+
+
+@pytest.mark.parametrize("kind", [RaisesTimeoutSync, RaisesTimeoutAsync])
 async def test_a_processors_own_timeout_error_is_recorded_not_swallowed(
-    fake_clock: FakeClock,
+    fake_clock: FakeClock, kind: type[RaisesTimeoutSync]
 ) -> None:
     own = TimeoutError("my upstream timed out")
-
-    class RaisesTimeout(TickProcessor):
-        async def async_tick(self, timestamp: float) -> None:
-            raise own
-
     reported: list[BaseException] = []
     clock = backtest(end_time=1.0, max_retries=0, error_callback=lambda p, e: reported.append(e))
-    processor = RaisesTimeout()
+    processor = kind(own)
     clock.add_processor(processor)
     async with clock:
         await clock.run()
@@ -314,6 +325,7 @@ async def test_a_processors_own_timeout_error_is_recorded_not_swallowed(
     assert not isinstance(reported[0], ProcessorTimeoutError)
     assert processor.state.last_error is own
     assert processor.state.error_count == 1
+    assert clock.get_processor_state(processor) is processor.state
 
 
 async def test_the_clock_times_out_a_slow_async_tick_on_the_loop_clock(

@@ -52,6 +52,8 @@ class ProcessorStats(TypedDict):
     failed_ticks: int
     error_count: int
     consecutive_errors: int
+    retry_count: int
+    max_consecutive_retries: int
     error_rate: float
     avg_execution_time: float
     max_execution_time: float
@@ -331,6 +333,10 @@ class BaseClock(ABC):
 
     # -- statistics ------------------------------------------------------------------------
 
+    def get_processor_state(self, processor: TickProcessor) -> ProcessorState | None:
+        """The processor's own ``state`` if it is registered here, else None."""
+        return processor.state if processor in self._entries else None
+
     def get_processor_stats(self, processor: TickProcessor) -> ProcessorStats | None:
         """Statistics of a registered processor (None if it is not registered)."""
         entry = self._entries.get(processor)
@@ -343,6 +349,8 @@ class BaseClock(ABC):
             failed_ticks=state.failed_count,
             error_count=state.error_count,
             consecutive_errors=state.consecutive_errors,
+            retry_count=state.retry_count,
+            max_consecutive_retries=state.max_consecutive_retries,
             error_rate=state.error_rate,
             avg_execution_time=state.avg_execution_time,
             max_execution_time=state.max_execution_time,
