@@ -40,6 +40,14 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.OperatorInterventionError,
 )
 
+# An insert that may have reached the server without its acknowledgement reaching us. (Both are
+# also OSError/PostgresError subclasses, so they are tested first.) A connection refused or reset
+# when the pool connects is an OSError too, but no insert was sent: that tick is skipped.
+_UNCONFIRMED: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+
 # An insert that failed for reasons other than the server being gone: the server rejected it,
 # the pool is closing, or (InternalClientError) the connection broke between two operations
 # and asyncpg only notices when the next one starts, which happens when a server's last message
@@ -69,10 +77,17 @@ class DatabaseProcessor(NetworkProcessor):
     - ``check_network()`` probes the server with a connection of its own (see the module doc).
     - ``start_network()`` creates the pool, and the table if it is missing; ``stop_network()``
       closes the pool (terminating it if closing takes longer than ``POOL_CLOSE_TIMEOUT``).
-    - ``async_tick(timestamp)`` inserts ``timestamp`` while CONNECTED. ``inserted`` counts the
-      inserts the server acknowledged; ``skipped`` counts ticks that inserted nothing, because the
-      processor was not connected or the insert failed. A tick cancelled mid-insert (by its
-      clock's ``processor_timeout``) counts as neither: its outcome is unknown.
+    - ``async_tick(timestamp)`` inserts ``timestamp`` while CONNECTED. Each tick is counted
+      once, in one of three int attributes:
+
+      - ``inserted``: the server acknowledged the insert (the row is committed);
+      - ``skipped``: nothing was inserted, because the processor was not connected, the insert
+        could not be sent, or the server rejected it;
+      - ``unconfirmed``: the insert may have reached the server, but no acknowledgement came
+        (it timed out, the connection died mid-insert, or the tick was cancelled). Whether the
+        row exists is unknowable to any client; a crash can commit it and lose the reply.
+
+      So after any run: ``inserted <= rows <= inserted + unconfirmed``.
     """
 
     LOGGER_NAME: ClassVar[str] = "DatabaseProcessor"
@@ -110,6 +125,7 @@ class DatabaseProcessor(NetworkProcessor):
         self._pool: Any = None
         self.inserted = 0
         self.skipped = 0
+        self.unconfirmed = 0
 
     @classmethod
     def logger(cls) -> logging.Logger:
@@ -180,12 +196,24 @@ class DatabaseProcessor(NetworkProcessor):
             return
         try:
             await pool.execute(self._insert_sql, timestamp, timeout=self.check_network_timeout)
+        except _UNCONFIRMED as exc:
+            self.unconfirmed += 1
+            self.logger().warning(
+                "%s: insert of tick %r unconfirmed (it may have been committed): %r",
+                type(self).__name__,
+                timestamp,
+                exc,
+            )
+            return
         except (*_UNREACHABLE, *_INSERT_FAILED) as exc:
             self.skipped += 1
             self.logger().warning(
                 "%s: insert of tick %r failed: %r", type(self).__name__, timestamp, exc
             )
             return
+        except asyncio.CancelledError:
+            self.unconfirmed += 1
+            raise
         self.inserted += 1
 
 
@@ -203,7 +231,10 @@ def _main(dsn: str) -> None:
     # Ctrl-C: leaving the clock's context stops the processor and releases its network.
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(processor))
-    print(f"inserted={processor.inserted} skipped={processor.skipped}")
+    print(
+        f"inserted={processor.inserted} skipped={processor.skipped} "
+        f"unconfirmed={processor.unconfirmed}"
+    )
 
 
 if __name__ == "__main__":

@@ -144,29 +144,58 @@ class FailingPool:
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("error", "counted_as"),
     [
-        ConnectionRefusedError(111, "Connect call failed"),
-        TimeoutError(),
-        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
-        asyncpg.UndefinedTableError('relation "t" does not exist'),
-        asyncpg.InterfaceError("pool is closing"),
-        asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress"),
+        (ConnectionRefusedError(111, "Connect call failed"), "skipped"),
+        (asyncpg.UndefinedTableError('relation "t" does not exist'), "skipped"),
+        (asyncpg.InterfaceError("pool is closing"), "skipped"),
+        (asyncpg.InternalClientError("cannot switch to state 12; another operation"), "skipped"),
+        (TimeoutError(), "unconfirmed"),
+        (asyncpg.ConnectionDoesNotExistError("connection was closed mid-operation"), "unconfirmed"),
     ],
-    ids=lambda error: type(error).__name__,
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else value,
 )
-def test_failed_insert_is_counted_as_skipped_and_logged(
-    error: BaseException, caplog: pytest.LogCaptureFixture
+def test_failed_insert_is_counted_by_what_is_known_and_logged(
+    error: BaseException, counted_as: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     processor = ConnectedWithoutServer("postgresql://x")
     processor._pool = FailingPool(error)
 
     FakeClock().run(processor.async_tick(5.0))
 
-    assert (processor.inserted, processor.skipped) == (0, 1)
+    counts = {"inserted": 0, "skipped": 0, "unconfirmed": 0, counted_as: 1}
+    assert (processor.inserted, processor.skipped, processor.unconfirmed) == (
+        counts["inserted"],
+        counts["skipped"],
+        counts["unconfirmed"],
+    )
     [record] = [r for r in caplog.records if r.name == DatabaseProcessor.LOGGER_NAME]
     assert record.levelname == "WARNING"
-    assert record.getMessage() == f"ConnectedWithoutServer: insert of tick 5.0 failed: {error!r}"
+    outcome = "failed" if counted_as == "skipped" else "unconfirmed (it may have been committed)"
+    assert record.getMessage() == (
+        f"ConnectedWithoutServer: insert of tick 5.0 {outcome}: {error!r}"
+    )
+
+
+class HangingPool:
+    async def execute(self, *args: object, **kwargs: object) -> str:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+def test_cancelled_insert_is_unconfirmed_and_the_cancellation_propagates() -> None:
+    processor = ConnectedWithoutServer("postgresql://x")
+    processor._pool = HangingPool()
+
+    async def main() -> None:
+        tick = asyncio.create_task(processor.async_tick(5.0))
+        await asyncio.sleep(1.0)
+        tick.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await tick
+
+    FakeClock().run(main())
+    assert (processor.inserted, processor.skipped, processor.unconfirmed) == (0, 0, 1)
 
 
 def test_unexpected_insert_error_propagates() -> None:
@@ -175,7 +204,7 @@ def test_unexpected_insert_error_propagates() -> None:
 
     with pytest.raises(ZeroDivisionError):
         FakeClock().run(processor.async_tick(5.0))
-    assert (processor.inserted, processor.skipped) == (0, 0)
+    assert (processor.inserted, processor.skipped, processor.unconfirmed) == (0, 0, 0)
 
 
 # -- a real server -----------------------------------------------------------------------------
@@ -320,6 +349,8 @@ class ChaosProcessor(RecordingDatabaseProcessor):
         super().__init__(dsn, **kwargs)
         self.changes: list[tuple[float, NetworkStatus, NetworkStatus]] = []
         self.ticks = 0
+        self.acknowledged_ticks: set[float] = set()
+        self.unconfirmed_ticks: set[float] = set()
         self.between_ticks = asyncio.Event()
         self.between_ticks.set()
         self.add_status_listener(
@@ -329,10 +360,15 @@ class ChaosProcessor(RecordingDatabaseProcessor):
     async def async_tick(self, timestamp: float) -> None:
         self.ticks += 1
         self.between_ticks.clear()
+        inserted, unconfirmed = self.inserted, self.unconfirmed
         try:
             await super().async_tick(timestamp)
         finally:
             self.between_ticks.set()
+            if self.inserted > inserted:
+                self.acknowledged_ticks.add(timestamp)
+            if self.unconfirmed > unconfirmed:
+                self.unconfirmed_ticks.add(timestamp)
 
 
 async def client_connections(admin_dsn: str) -> int:
@@ -371,9 +407,13 @@ async def test_chaos_sigkill_and_restart_the_server_20_times(
         postgres_server.dsn(application_name=app), table=table, rng=random.Random(7)
     )
     processor.check_network_interval = 0.1
-    processor.check_network_timeout = 1.0
+    processor.check_network_timeout = 2.0  # also bounds each insert
     processor.network_error_wait_time = 0.1
-    clock = RealtimeClock(ClockConfig(clock_mode=ClockMode.REALTIME, tick_size=0.05, max_retries=0))
+    clock = RealtimeClock(
+        ClockConfig(
+            clock_mode=ClockMode.REALTIME, tick_size=0.05, processor_timeout=5.0, max_retries=0
+        )
+    )
     clock.add_processor(processor)
     connections_at_start = await client_connections(admin_dsn)
     outages: list[dict[str, float]] = []
@@ -429,8 +469,9 @@ async def test_chaos_sigkill_and_restart_the_server_20_times(
             f"(bound: backoff after the failures so far + 1 s)",
             f"chaos: connections at start {connections_at_start}, while connected "
             f"{connections_connected}, at end {connections_at_end}",
-            f"chaos: rows in table {len(rows)}, inserted {processor.inserted}, "
-            f"skipped {processor.skipped}, ticks {processor.ticks} (clock {clock.tick_counter})",
+            f"chaos: rows in table {len(rows)}, inserted (acknowledged) {processor.inserted}, "
+            f"unconfirmed {processor.unconfirmed}, skipped {processor.skipped}, "
+            f"ticks {processor.ticks} (clock {clock.tick_counter})",
             f"chaos: start_network {processor.hook_calls.count('start_network')}, "
             f"stop_network {processor.hook_calls.count('stop_network')}",
         ]
@@ -451,9 +492,17 @@ async def test_chaos_sigkill_and_restart_the_server_20_times(
     assert processor.hook_calls == ["start_network", "stop_network"] * (CHAOS_OUTAGES + 1)
     assert processor._pool is None
     assert connections_at_end == connections_at_start
-    assert len(rows) == processor.inserted > 0
     assert len(set(rows)) == len(rows)  # each tick inserted at most once
-    assert processor.inserted + processor.skipped == processor.ticks == clock.tick_counter
+    assert processor.acknowledged_ticks <= set(rows), "acknowledged inserts were lost"
+    assert set(rows) - processor.acknowledged_ticks <= processor.unconfirmed_ticks
+    # Kills fall between ticks and inserts get 2 s: no insert is left in doubt, so the table
+    # holds exactly the acknowledged ones.
+    assert len(rows) == processor.inserted > 0, f"{processor.unconfirmed} unconfirmed"
+    assert (
+        processor.inserted + processor.skipped + processor.unconfirmed
+        == processor.ticks
+        == clock.tick_counter
+    )
     assert processor.skipped > 0  # ticks fell into the outages
 
 

@@ -199,6 +199,7 @@ async def test_service_stopped_and_restarted_is_detected_and_reconnected(
     await processor.await_cleanup()
     await fake_clock.run_until_idle()
     assert service.open_connections == 0
+    await service.stop()
 
     t1, t2, t3 = 10.0, 10.0 + d1, 10.0 + d1 + d2
     assert_changes(
