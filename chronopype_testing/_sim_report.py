@@ -279,8 +279,8 @@ def text_report(
         f"settings:  check_network_interval {format_seconds(run.check_network_interval)}, "
         f"check_network_timeout {format_seconds(run.check_network_timeout)}, "
         f"network_error_wait_time {format_seconds(run.network_error_wait_time)}",
-        "backoff:   1, 2, 4 ... 256, 300 s after each consecutive failed check, "
-        "+/-10% jitter, clamped to [1, 300] s",
+        "backoff:   NetworkProcessor.backoff_delay(n): 1, 2, 4 ... 256, 300 s after the "
+        "n-th failed check in a row, +/-10%",
         f"outages:   {outage_source}; each is [start, end), times are h:mm:ss from the start",
     ]
     for result in analysis.outages:

@@ -16,16 +16,20 @@ import os
 import sys
 import types
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._sim_scenario import Outage, ScenarioError
+
+if TYPE_CHECKING:
+    from chronopype_testing._loop import FakeClock
 
 __all__ = [
     "DEFAULT_PROCESSOR_NAME",
     "SimulatedProcessor",
     "Settings",
     "SimulationRun",
+    "load_fake_clock",
     "load_processor_class",
     "simulate",
 ]
@@ -201,6 +205,15 @@ async def _run(
     return run
 
 
+def load_fake_clock() -> type[FakeClock]:
+    """The FakeClock class; raises ImportError naming the testing extra when it is missing."""
+    # Imported on demand: FakeClock needs the testing extra, and `--help` should not.
+    import chronopype_testing
+
+    clock_class: type[FakeClock] = chronopype_testing.FakeClock
+    return clock_class
+
+
 def simulate(
     processor_class: type[NetworkProcessor],
     outages: list[Outage],
@@ -213,8 +226,5 @@ def simulate(
     The processor's ``rng`` is seeded with ``seed``. Raises ScenarioError when the
     processor cannot be built or configured.
     """
-    # Imported here: FakeClock needs the testing extra, and `--help` should not.
-    from chronopype_testing import FakeClock
-
-    clock = FakeClock()
+    clock = load_fake_clock()()
     return clock.run(_run(processor_class, outages, horizon, settings, seed, clock.time()))

@@ -32,6 +32,7 @@ from chronopype_testing._sim_run import (
     DEFAULT_PROCESSOR_NAME,
     Settings,
     SimulatedProcessor,
+    load_fake_clock,
     load_processor_class,
     simulate,
 )
@@ -161,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count,
         default=0,
         metavar="N",
-        help="seeds the processor's backoff jitter and --random-outages (default 0)",
+        help=(
+            "seeds the processor's backoff jitter (processor.rng.seed(N), replacing any rng "
+            "its constructor set) and --random-outages (default 0)"
+        ),
     )
     parser.add_argument(
         "--processor",
@@ -218,6 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         parser.error(str(exc))
 
+    try:
+        load_fake_clock()
+    except ImportError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     if args.plot is not None:
         try:
             load_pyplot()

@@ -608,6 +608,23 @@ def test_missing_matplotlib_names_the_extra(
     assert not picture.exists()
 
 
+def test_missing_testing_extra_names_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chronopype_testing
+
+    monkeypatch.delattr(chronopype_testing, "FakeClock", raising=False)
+    monkeypatch.delitem(sys.modules, "chronopype_testing._loop", raising=False)
+    monkeypatch.setitem(sys.modules, "time_machine", None)
+
+    assert main(["--hours", "1"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("chronopype-sim: error: chronopype_testing.FakeClock needs")
+    assert "pip install 'chronopype[testing]'" in captured.err
+
+
 def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     picture = tmp_path / "timeline.png"
