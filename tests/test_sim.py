@@ -9,6 +9,7 @@ failure, the error wait after a raising check, each wait measured from the end o
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import logging
@@ -34,6 +35,12 @@ from chronopype_testing._sim_scenario import (
 from chronopype_testing.sim import main
 
 MODULE = __name__
+
+
+@pytest.fixture(autouse=True)
+def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--processor makes the current directory importable; keep that out of other tests."""
+    monkeypatch.setattr(sys, "path", [*sys.path])
 
 
 def expected_backoff(rng: random.Random, failures: int) -> float:
@@ -339,6 +346,35 @@ def test_user_processor_runs_with_its_check_wrapped_and_its_hooks_for_real(
     assert hour_1 == "·" * down + "░" * connecting + "█" * (60 - down - connecting)
 
 
+def test_processor_module_is_found_in_the_current_directory(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    package = tmp_path / "myapp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "probes.py").write_text(
+        "import logging\n"
+        "from chronopype import NetworkProcessor, NetworkStatus\n"
+        "class Outer:\n"
+        "    class Probe(NetworkProcessor):\n"
+        "        @classmethod\n"
+        "        def logger(cls):\n"
+        "            return logging.getLogger('myapp')\n"
+        "        async def check_network(self):\n"
+        "            return NetworkStatus.CONNECTED\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "myapp", raising=False)
+    monkeypatch.delitem(sys.modules, "myapp.probes", raising=False)
+
+    result = run_json(capsys, "--hours", "1", "--processor", "myapp.probes:Outer.Probe")
+
+    assert result["scenario"]["processor"] == "myapp.probes:Outer.Probe"
+    assert result["summary"]["total_checks"] == 360
+    assert str(tmp_path) in sys.path
+
+
 class SlowCheckProcessor(NetworkProcessor):
     """A check that takes 3 virtual seconds."""
 
@@ -524,6 +560,20 @@ def test_ascii_timeline(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert "0h|" + "#" * 10 + "." * 10 in out
     assert out.isascii()
+
+
+def test_ascii_is_used_when_stdout_cannot_encode_the_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    assert main(["--hours", "1", "--outage", "10m:20m"]) == 0
+
+    stdout.flush()
+    text = raw.getvalue().decode("ascii")
+    assert "0h|" + "#" * 10 + "." * 10 in text
 
 
 # -- usage errors --------------------------------------------------------------------------------
