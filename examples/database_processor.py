@@ -48,10 +48,9 @@ _UNCONFIRMED: tuple[type[BaseException], ...] = (
     asyncpg.ConnectionDoesNotExistError,
 )
 
-# An insert that failed for reasons other than the server being gone: the server rejected it,
-# the pool is closing, or (InternalClientError) the connection broke between two operations
-# and asyncpg only notices when the next one starts, which happens when a server's last message
-# races the next query.
+# An insert that certainly did not commit, though the server may be up: the server rejected it,
+# the pool is closing, or (InternalClientError) the next query found its connection still busy
+# with an error the server sent as it went down, and was never sent.
 _INSERT_FAILED: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
@@ -75,6 +74,7 @@ class DatabaseProcessor(NetworkProcessor):
     """Insert one row per tick into ``table`` while the database is reachable.
 
     - ``check_network()`` probes the server with a connection of its own (see the module doc).
+    - ``table`` is a name or ``schema.name``, used exactly as given (quoted, so case matters).
     - ``start_network()`` creates the pool, and the table if it is missing; ``stop_network()``
       closes the pool (terminating it if closing takes longer than ``POOL_CLOSE_TIMEOUT``).
     - ``async_tick(timestamp)`` inserts ``timestamp`` while CONNECTED. Each tick is counted
@@ -112,9 +112,9 @@ class DatabaseProcessor(NetworkProcessor):
             raise TypeError(f"dsn must be a str, not {type(dsn).__name__}")
         if not dsn.strip():
             raise ValueError("dsn must not be empty")
+        quoted = _quote_table(table)
         self.dsn = dsn
         self.table = table
-        quoted = _quote_table(table)
         self._create_table_sql = (
             f"CREATE TABLE IF NOT EXISTS {quoted} ("
             "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "

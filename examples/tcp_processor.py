@@ -90,9 +90,14 @@ class TcpProcessor(NetworkProcessor):
             writer.write(PING)
             await writer.drain()
             reply = await reader.readline()
-        except (OSError, ValueError) as exc:  # ValueError: a line longer than MAX_LINE_BYTES
+        except OSError as exc:
             self.logger().debug("%s: ping failed: %r", type(self).__name__, exc)
             return NetworkStatus.NOT_CONNECTED
+        except ValueError:  # readline() met a line longer than MAX_LINE_BYTES
+            self.logger().warning(
+                "%s: answer to PING longer than %d bytes", type(self).__name__, MAX_LINE_BYTES
+            )
+            return NetworkStatus.ERROR
         finally:
             # Also on cancellation by check_network_timeout; close() never blocks.
             writer.close()

@@ -139,15 +139,16 @@ def test_bad_arguments_are_rejected_precisely(
 
 
 @pytest.mark.fake_clock(io_grace=0.05)
-async def test_check_results_closed_port_wrong_answer_and_pong(fake_clock: FakeClock) -> None:
+async def test_check_results_closed_port_wrong_answers_and_pong(fake_clock: FakeClock) -> None:
     processor = TcpProcessor("127.0.0.1", closed_port())
     assert await processor.check_network() is NOT_CONNECTED
 
-    impostor = LineService(pong=b"HELLO\n")
-    await impostor.start()
-    processor = TcpProcessor("127.0.0.1", impostor.port)
-    assert await processor.check_network() is ERROR
-    await impostor.stop()
+    for wrong_answer in (b"HELLO\n", b"P" * 2000 + b"\n"):
+        impostor = LineService(pong=wrong_answer)
+        await impostor.start()
+        processor = TcpProcessor("127.0.0.1", impostor.port)
+        assert await processor.check_network() is ERROR
+        await impostor.stop()
 
     service = LineService()
     await service.start()
