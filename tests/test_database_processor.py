@@ -478,7 +478,8 @@ async def test_chaos_sigkill_and_restart_the_server_20_times(
             f"{connections_connected}, at end {connections_at_end}",
             f"chaos: rows in table {len(rows)}, inserted (acknowledged) {processor.inserted}, "
             f"unconfirmed {processor.unconfirmed}, skipped {processor.skipped}, "
-            f"ticks {processor.ticks} (clock {clock.tick_counter})",
+            f"ticks {processor.ticks} (clock: {clock.tick_counter} ticked, "
+            f"{clock.missed_ticks} skipped as late, e.g. while kill() held the loop)",
             f"chaos: start_network {processor.hook_calls.count('start_network')}, "
             f"stop_network {processor.hook_calls.count('stop_network')}",
         ]
