@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from numbers import Real
+from typing import overload
 
-__all__ = ["ProcessorState", "validate_window_size"]
+__all__ = ["ExecutionWindow", "ProcessorState", "validate_window_size"]
 
 
 def validate_window_size(value: object, *, name: str = "stats_window_size") -> int:
@@ -32,6 +34,75 @@ def _validate_seconds(value: object) -> float:
     return seconds
 
 
+class ExecutionWindow(Sequence[float]):
+    """The last ``maxlen`` execution times, oldest first; appending to a full window drops the
+    oldest, as a ``deque(maxlen=...)`` does.
+
+    A ring of C doubles: 8 bytes per entry instead of a float object plus a deque slot, no
+    preallocated deque block, and nothing for the garbage collector to traverse. Fleets of
+    thousands of processors each keep one of these.
+    """
+
+    __slots__ = ("_oldest", "_values", "maxlen")
+
+    def __init__(self, values: Iterable[float] = (), *, maxlen: int) -> None:
+        self.maxlen: int = validate_window_size(maxlen, name="maxlen")
+        self._values = array("d")
+        self._oldest = 0  # index of the oldest entry once the ring is full
+        for value in values:
+            self.append(value)
+
+    def append(self, seconds: float) -> None:
+        values = self._values
+        if len(values) < self.maxlen:
+            values.append(seconds)
+            return
+        oldest = self._oldest
+        values[oldest] = seconds
+        oldest += 1
+        self._oldest = 0 if oldest == self.maxlen else oldest
+
+    def extend(self, values: Iterable[float]) -> None:
+        for value in values:
+            self.append(value)
+
+    def clear(self) -> None:
+        self._values = array("d")
+        self._oldest = 0
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[float]:
+        values, oldest = self._values, self._oldest
+        if not oldest:
+            return iter(values)
+        return iter(values[oldest:] + values[:oldest])
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[float]: ...
+    def __getitem__(self, index: int | slice) -> float | Sequence[float]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        size = len(self._values)
+        position = index + size if index < 0 else index
+        if not 0 <= position < size:
+            raise IndexError("ExecutionWindow index out of range")
+        return self._values[(self._oldest + position) % size]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExecutionWindow):
+            return NotImplemented
+        return self.maxlen == other.maxlen and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a deque
+
+    def __repr__(self) -> str:
+        return f"ExecutionWindow({list(self)!r}, maxlen={self.maxlen})"
+
+
 class ProcessorState:
     """Mutable state of one processor.
 
@@ -47,9 +118,9 @@ class ProcessorState:
     """
 
     __slots__ = (
+        "_execution_times",
         "consecutive_errors",
         "error_count",
-        "execution_times",
         "is_active",
         "last_error",
         "last_error_time",
@@ -83,13 +154,13 @@ class ProcessorState:
         self.last_error_time: float | None = None
         self.last_success_time: float | None = None
         self.successful_count: int = 0
-        self.execution_times: deque[float] = deque(maxlen=window)
+        self._execution_times = ExecutionWindow(maxlen=window)
 
     # -- recording -------------------------------------------------------------------------
 
     def record_execution(self, seconds: float, timestamp: float | None = None) -> None:
         """Record one successful execution that took ``seconds``; resets consecutive errors."""
-        self.execution_times.append(_validate_seconds(seconds))
+        self._execution_times.append(_validate_seconds(seconds))
         self.successful_count += 1
         self.consecutive_errors = 0
         if timestamp is not None:
@@ -107,10 +178,24 @@ class ProcessorState:
     # -- derived ---------------------------------------------------------------------------
 
     @property
+    def execution_times(self) -> ExecutionWindow:
+        """The window of the last ``stats_window_size`` execution times, oldest first."""
+        return self._execution_times
+
+    @execution_times.setter
+    def execution_times(self, values: Iterable[float]) -> None:
+        """Replace the window's contents; a ``maxlen`` on ``values`` (such as a
+        ``deque(..., maxlen=n)``) resizes the window, keeping the newest entries."""
+        maxlen = getattr(values, "maxlen", None)
+        if maxlen is None:
+            maxlen = self._execution_times.maxlen
+        self._execution_times = ExecutionWindow(
+            (_validate_seconds(value) for value in values), maxlen=maxlen
+        )
+
+    @property
     def stats_window_size(self) -> int:
-        maxlen = self.execution_times.maxlen
-        assert maxlen is not None  # always constructed with a bound
-        return maxlen
+        return self._execution_times.maxlen
 
     @property
     def total_count(self) -> int:
