@@ -11,10 +11,12 @@ a run exactly reproducible.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import random
 import time
+import weakref
 from abc import ABCMeta, abstractmethod
 from collections.abc import Awaitable, Callable
 from enum import Enum
@@ -74,6 +76,15 @@ def _timeout_argument(name: str, value: object, *, allow_none: bool) -> float | 
     if math.isnan(seconds) or seconds < 0.0:
         raise ValueError(f"{name} must be >= 0 seconds, got {seconds}")
     return seconds
+
+
+def _wake_unless_cancelled(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # pause()/stop() may have cancelled it in this very loop iteration
+        waiter.set_result(None)
+
+
+# One name string per processor class, shared by all its loop tasks.
+_loop_task_names: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
 
 
 def _running_loop(operation: str) -> asyncio.AbstractEventLoop:
@@ -153,10 +164,14 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._interrupted_status = NetworkStatus.NOT_CONNECTED
         # Cancelled loops and cleanups that may still be unwinding. A new loop and every
         # cleanup wait for them, so hooks from an old loop never overlap hooks of a new one.
-        self._retired_tasks: set[asyncio.Task[None]] = set()
+        # This and the two lists below are created on first use: a large fleet of idle
+        # processors would otherwise carry hundreds of bytes of empty containers each.
+        self._retired_tasks: set[asyncio.Task[None]] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
         self._listeners: list[StatusListener] | None = None
-        self._waiters: list[tuple[frozenset[NetworkStatus], asyncio.Future[NetworkStatus]]] = []
+        self._waiters: (
+            list[tuple[frozenset[NetworkStatus], asyncio.Future[NetworkStatus]]] | None
+        ) = None
 
     # -- what subclasses implement -------------------------------------------------------------
 
@@ -295,12 +310,15 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             return self._status
         future: asyncio.Future[NetworkStatus] = asyncio.get_running_loop().create_future()
         entry = (frozenset(statuses), future)
-        self._waiters.append(entry)
+        if self._waiters is None:
+            self._waiters = []
+        waiters = self._waiters
+        waiters.append(entry)
         try:
             async with asyncio.timeout(limit):
                 return await future
         finally:
-            self._waiters.remove(entry)
+            waiters.remove(entry)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -410,9 +428,10 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                 if new in wanted and not future.done():
                     future.set_result(new)
 
-    async def _check_loop(self, generation: int) -> None:
+    async def _check_loop(self, generation: int, context: contextvars.Context) -> None:
         if self._retired_tasks:
             await self._drain_retired()
+        loop = asyncio.get_running_loop()
         while self._generation == generation:
             try:
                 delay = await self._attempt(generation)
@@ -424,7 +443,17 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                 delay = self._network_error_wait_time
             if self._generation != generation:
                 return
-            await asyncio.sleep(delay)
+            # asyncio.sleep(delay), without its coroutine and its copy of the context (the
+            # wake-up runs in the task's own, idle meanwhile): an idle processor spends its
+            # life here, so this is most of what a large fleet keeps in memory.
+            waiter: asyncio.Future[None] = loop.create_future()
+            timer = loop.call_at(
+                loop.time() + delay, _wake_unless_cancelled, waiter, context=context
+            )
+            try:
+                await waiter
+            finally:
+                timer.cancel()
 
     async def _attempt(self, generation: int) -> float:
         """Run one check and the transitions it causes; return the wait before the next one.
@@ -564,8 +593,13 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     # -- loop and cleanup tasks -----------------------------------------------------------------
 
     def _spawn_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        cls = type(self)
+        name = _loop_task_names.get(cls)
+        if name is None:
+            name = _loop_task_names[cls] = f"{cls.__name__} network check loop"
+        context = contextvars.copy_context()  # what create_task() would have made
         self._loop_task = loop.create_task(
-            self._check_loop(self._generation), name=f"{type(self).__name__} network check loop"
+            self._check_loop(self._generation, context), name=name, context=context
         )
 
     def _cancel_loop(self) -> None:
@@ -578,9 +612,13 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         try:
             task.cancel()
         except RuntimeError:  # its loop is already closed: nothing left to cancel
-            self._retired_tasks.discard(task)
+            retired = self._retired_tasks
+            if retired is not None:
+                retired.discard(task)
 
     def _retire(self, task: asyncio.Task[None]) -> None:
+        if self._retired_tasks is None:
+            self._retired_tasks = set()
         self._retired_tasks.add(task)
         task.add_done_callback(self._retired_tasks.discard)
 
@@ -599,7 +637,9 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         loop = asyncio.get_running_loop()
         # Tasks of another (stopped) event loop can never finish here; don't wait for them.
         pending = [
-            task for task in self._retired_tasks if task is not current and task.get_loop() is loop
+            task
+            for task in self._retired_tasks or ()
+            if task is not current and task.get_loop() is loop
         ]
         if not pending:
             return
