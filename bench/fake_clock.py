@@ -406,7 +406,7 @@ def check_b(observation: Observation) -> Check:
 # Worker: one implementation, one workload, one round; prints one JSON line.
 
 
-def worker_main(implementation: str, workload: str) -> None:
+def worker_main(implementation: str, workload: str, repeat: int) -> None:
     from importlib.metadata import version
 
     report: dict[str, Any] = {"python": sys.version.split()[0]}
@@ -414,11 +414,14 @@ def worker_main(implementation: str, workload: str) -> None:
         report["version"] = version(DISTRIBUTIONS[implementation])
         if implementation == "ours":
             report["version"] = "working tree, time-machine " + report["version"]
-        timing, observation = run_workload(implementation, workload)
-        check = check_a(observation) if workload == "A" else check_b(observation)
-        report.update(
-            wall=timing.wall, cpu=timing.cpu, check=check.summary(), wrong=check.wrong
-        )
+        report.update(wall=[], cpu=[], checks=[], wrong=False)
+        for _ in range(repeat):
+            timing, observation = run_workload(implementation, workload)
+            check = check_a(observation) if workload == "A" else check_b(observation)
+            report["wall"].append(timing.wall)
+            report["cpu"].append(timing.cpu)
+            report["checks"].append(check.summary())
+            report["wrong"] = report["wrong"] or check.wrong
     except BaseException as error:  # a peer that crashes is reported, not hidden
         report["error"] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
         report["traceback"] = traceback.format_exc()
@@ -474,11 +477,11 @@ def contenders() -> list[Contender]:
     return chosen
 
 
-def run_one(contender: Contender, workload: str, timeout: float) -> dict[str, Any]:
+def run_one(contender: Contender, workload: str, repeat: int, timeout: float) -> dict[str, Any]:
     environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     command = [
         str(contender.python), str(Path(__file__).resolve()),
-        "--worker", contender.implementation, "--workload", workload,
+        "--worker", contender.implementation, "--workload", workload, "--repeat", str(repeat),
     ]
     try:
         completed = subprocess.run(
@@ -510,8 +513,8 @@ def format_median(median: float | None) -> str:
 Table = dict[tuple[Contender, str], Results]
 
 
-def orchestrate(rounds: dict[str, int], only: set[str] | None, timeout: float,
-                verbose: bool) -> int:
+def orchestrate(rounds: dict[str, int], repeats: dict[str, int], only: set[str] | None,
+                timeout: float, verbose: bool) -> int:
     chosen = [c for c in contenders() if only is None or c.implementation in only]
     missing = [c for c in chosen if not c.python.exists()]
     if missing:
@@ -528,12 +531,13 @@ def orchestrate(rounds: dict[str, int], only: set[str] | None, timeout: float,
             if round_index >= rounds[workload]:
                 continue
             for contender in order:
-                report = run_one(contender, workload, timeout)
+                report = run_one(contender, workload, repeats[workload], timeout)
                 record(results[contender, workload], report, verbose)
                 if verbose:
                     outcome = report.get("error") or (
-                        f"{report['wall']:.3f} s wall, {report['cpu']:.3f} s cpu, "
-                        f"{report['check']}"
+                        f"{statistics.median(report['wall']):.3f} s wall, "
+                        f"{statistics.median(report['cpu']):.3f} s cpu, "
+                        f"{' | '.join(sorted(set(report['checks'])))}"
                     )
                     print(f"round {round_index + 1} {workload} {contender.label}: {outcome}",
                           file=sys.stderr, flush=True)
@@ -551,7 +555,7 @@ def orchestrate(rounds: dict[str, int], only: set[str] | None, timeout: float,
 
     print_table(chosen, workloads, results, fastest_peer)
     print()
-    print_notes(chosen, workloads, results, rounds, load_before, load_after)
+    print_notes(chosen, workloads, results, rounds, repeats, load_before, load_after)
     print()
     print_targets(chosen, workloads, results, fastest_peer)
     return 0
@@ -565,9 +569,9 @@ def record(result: Results, report: dict[str, Any], verbose: bool) -> None:
         if verbose and "traceback" in report:
             print(report["traceback"], file=sys.stderr)
         return
-    result.wall.append(report["wall"])
-    result.cpu.append(report["cpu"])
-    result.checks.append(report["check"])
+    result.wall += report["wall"]
+    result.cpu += report["cpu"]
+    result.checks += report["checks"]
     result.wrong = result.wrong or report["wrong"]
 
 
@@ -608,13 +612,18 @@ def print_table(chosen: Sequence[Contender], workloads: Sequence[str], results: 
 
 
 def print_notes(chosen: Sequence[Contender], workloads: Sequence[str], results: Table,
-                rounds: dict[str, int], load_before: tuple[float, float, float],
+                rounds: dict[str, int], repeats: dict[str, int],
+                load_before: tuple[float, float, float],
                 load_after: tuple[float, float, float]) -> None:
-    counts = ", ".join(f"{rounds[w]} for {w}" for w in workloads)
+    counts = ", ".join(
+        f"{w}: {rounds[w]} rounds" + (f" x {repeats[w]} runs per process" if repeats[w] > 1 else "")
+        for w in workloads
+    )
     print(f"machine: {os.cpu_count()} cores shared with other users, noisy; 1-min load average "
           f"{load_before[0]:.2f} before, {load_after[0]:.2f} after.")
-    print(f"medians of interleaved rounds ({counts}); wall = perf_counter around the run call,"
-          " cpu = process_time over the same span (less disturbed by other users' load).")
+    print(f"medians of all runs, in interleaved rounds ({counts}).")
+    print("wall = perf_counter around the run call; cpu = process_time over the same span"
+          " (less disturbed by other users' load).")
     print("vs fastest = median / fastest peer's median (below 1.00x: faster than every peer);"
           " a WRONG peer still counts as a peer.")
     versions = sorted({(c.label, results[c, workloads[0]].version) for c in chosen})
@@ -669,6 +678,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds-b", type=int,
                         help="runs per implementation of workload B, whose runs are short and "
                         "so noisier (default 3x --rounds)")
+    parser.add_argument("--repeat-b", type=int, default=3,
+                        help="back-to-back runs of workload B in each process (default 3)")
     parser.add_argument("--workloads", default="AB", help="which workloads, e.g. A or AB")
     parser.add_argument("--only", help="comma-separated implementations, e.g. ours,trio")
     parser.add_argument("--timeout", type=float, default=600.0,
@@ -676,14 +687,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print every run as it ends")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workload", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main(args.worker, args.workload)
+        worker_main(args.worker, args.workload, args.repeat)
         return 0
     default_rounds = {"A": args.rounds, "B": args.rounds_b or 3 * args.rounds}
     rounds = {w: default_rounds[w] for w in "AB" if w in args.workloads.upper()}
     only = set(args.only.split(",")) if args.only else None
-    return orchestrate(rounds, only, args.timeout, args.verbose)
+    repeats = {"A": 1, "B": args.repeat_b}
+    return orchestrate(rounds, repeats, only, args.timeout, args.verbose)
 
 
 if __name__ == "__main__":
