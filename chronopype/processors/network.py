@@ -120,8 +120,18 @@ async def _await_until(
     return result, failure, deadline.expired()
 
 
-# One name string per processor class, shared by all its loop tasks.
-_loop_task_names: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+# Per processor class, the names of its (loop, cleanup) tasks: one string each, not per task.
+_task_names: weakref.WeakKeyDictionary[type, tuple[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _names_of_tasks(cls: type) -> tuple[str, str]:
+    names = _task_names.get(cls)
+    if names is None:
+        names = _task_names[cls] = (
+            f"{cls.__name__} network check loop",
+            f"{cls.__name__} network cleanup",
+        )
+    return names
 
 
 def _running_loop(operation: str) -> asyncio.AbstractEventLoop:
@@ -659,10 +669,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     # -- loop and cleanup tasks -----------------------------------------------------------------
 
     def _spawn_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        cls = type(self)
-        name = _loop_task_names.get(cls)
-        if name is None:
-            name = _loop_task_names[cls] = f"{cls.__name__} network check loop"
+        name = _names_of_tasks(type(self))[0]
         context = contextvars.copy_context()  # what create_task() would have made
         self._loop_task = loop.create_task(
             self._check_loop(self._generation, context), name=name, context=context
@@ -689,7 +696,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         task.add_done_callback(self._retired_tasks.discard)
 
     def _schedule_cleanup(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
-        task = loop.create_task(self._cleanup(), name=f"{type(self).__name__} network cleanup")
+        task = loop.create_task(self._cleanup(), name=_names_of_tasks(type(self))[1])
         self._retire(task)
         self._cleanup_task = task
         return task
@@ -702,10 +709,12 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         current = asyncio.current_task()
         loop = asyncio.get_running_loop()
         # Tasks of another (stopped) event loop can never finish here; don't wait for them.
+        # Usually the cancelled loop has already finished by now (its cancellation was
+        # scheduled first), so asyncio.wait()'s future, timer and callbacks are rarely needed.
         pending = [
             task
             for task in self._retired_tasks or ()
-            if task is not current and task.get_loop() is loop
+            if task is not current and not task.done() and task.get_loop() is loop
         ]
         if not pending:
             return
