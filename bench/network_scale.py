@@ -3,7 +3,7 @@
 Run ``bash bench/setup.sh`` once (it creates ``.bench/legacy``: Python 3.13 with
 ``chronopype==0.8.3`` from PyPI), then, with any Python >= 3.11::
 
-    python3 bench/network_scale.py                    # everything, about 4 minutes
+    python3 bench/network_scale.py                    # everything, about 3 minutes
     python3 bench/network_scale.py --parts b,lag      # only some parts
     python3 bench/network_scale.py --quick            # short windows, a smoke run
     python3 bench/network_scale.py --ours-root /tmp/before   # measure a copy of an older tree
