@@ -10,12 +10,12 @@ STAMP := $(VENV)/.installed-$(PYVER)
 
 .PHONY: venv test test-deep demo lint typecheck bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -n "$(PYVER)" || { echo "cannot find a Python called '$(PYTHON)'"; exit 1; }
 	@if [ ! -x $(VPY) ] || [ "$$($(VPY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
 		echo "creating $(VENV) with $(PYEXE)"; rm -rf $(VENV); $(PYEXE) -m venv $(VENV); fi
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[testing,dev,examples]'
+	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
