@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -82,6 +83,7 @@ END_TOLERANCE = 1e-3
 PEERS = ("looptime", "async-solipsism", "aiotools", "trio")
 
 
+@functools.cache
 def delays_a() -> list[list[float]]:
     rng = random.Random(SEED_A)
     low, high = DELAY_RANGE_A
@@ -406,7 +408,7 @@ def check_b(observation: Observation) -> Check:
 # Worker: one implementation, one workload, one round; prints one JSON line.
 
 
-def worker_main(implementation: str, workload: str, repeat: int) -> None:
+def worker_main(implementation: str, workload: str, repeat: int, check: bool) -> None:
     from importlib.metadata import version
 
     report: dict[str, Any] = {"python": sys.version.split()[0]}
@@ -417,11 +419,13 @@ def worker_main(implementation: str, workload: str, repeat: int) -> None:
         report.update(wall=[], cpu=[], checks=[], wrong=False)
         for _ in range(repeat):
             timing, observation = run_workload(implementation, workload)
-            check = check_a(observation) if workload == "A" else check_b(observation)
             report["wall"].append(timing.wall)
             report["cpu"].append(timing.cpu)
-            report["checks"].append(check.summary())
-            report["wrong"] = report["wrong"] or check.wrong
+            if not check:
+                continue
+            verdict = check_a(observation) if workload == "A" else check_b(observation)
+            report["checks"].append(verdict.summary())
+            report["wrong"] = report["wrong"] or verdict.wrong
     except BaseException as error:  # a peer that crashes is reported, not hidden
         report["error"] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
         report["traceback"] = traceback.format_exc()
@@ -671,6 +675,79 @@ def print_targets(chosen: Sequence[Contender], workloads: Sequence[str], results
         print(f"  [{'met' if met else 'MISSED'}] {text}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Instruction counts: a load-independent cross-check.
+
+COLLECTED_PREFIX = "Collected :"
+
+
+def count_instructions(contender: Contender, workload: str, repeat: int,
+                       timeout: float) -> int | str:
+    """Instructions callgrind counts for a whole worker process, or why it could not count."""
+    environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONHASHSEED="0")
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        str(contender.python), str(Path(__file__).resolve()),
+        "--worker", contender.implementation, "--workload", workload,
+        "--repeat", str(repeat), "--skip-check",
+    ]
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=environment
+        )
+    except subprocess.TimeoutExpired:
+        return f"no result within {timeout:g} s real time"
+    lines = completed.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if lines else {}
+    if "error" in report:
+        return str(report["error"])
+    for line in completed.stderr.splitlines():
+        if COLLECTED_PREFIX in line:
+            return int(line.split(COLLECTED_PREFIX)[1].strip())
+    return f"valgrind printed no instruction count (exit {completed.returncode})"
+
+
+def instructions_main(workloads: Sequence[str], only: set[str] | None, timeout: float) -> int:
+    """One warm run's instructions: a worker doing two runs minus a worker doing one.
+
+    Wall and CPU time on the shared machine move by 20% with other users' load; instruction
+    counts do not, so they settle differences that the timing medians leave open (workload B).
+    """
+    if subprocess.run(["valgrind", "--version"], capture_output=True).returncode != 0:
+        print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    chosen = [c for c in contenders() if only is None or c.implementation in only]
+    rows = [["implementation", "workload", "instructions (M)", "vs fewest peer"]]
+    for workload in workloads:
+        counts: dict[Contender, int | str] = {}
+        for contender in chosen:
+            one, two = (count_instructions(contender, workload, repeat, timeout)
+                        for repeat in (1, 2))
+            if isinstance(one, int) and isinstance(two, int):
+                counts[contender] = two - one
+            else:
+                counts[contender] = two if isinstance(one, int) else one
+        peer_counts = [n for c, n in counts.items()
+                       if c.implementation != "ours" and isinstance(n, int)]
+        fewest = min(peer_counts) if peer_counts else None
+        for contender, count in counts.items():
+            if isinstance(count, int):
+                ratio = f"{count / fewest:.2f}x" if fewest else "-"
+                rows.append([contender.label, workload, f"{count / 1e6:.0f}", ratio])
+            else:
+                rows.append([contender.label, workload, f"FAILED: {count}", "-"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+    print()
+    print("instructions of one warm run (callgrind, PYTHONHASHSEED=0): a worker making two runs"
+          " minus one making one run; unchecked; independent of the machine's load.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5,
@@ -680,21 +757,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "so noisier (default 3x --rounds)")
     parser.add_argument("--repeat-b", type=int, default=3,
                         help="back-to-back runs of workload B in each process (default 3)")
-    parser.add_argument("--workloads", default="AB", help="which workloads, e.g. A or AB")
+    parser.add_argument("--workloads",
+                        help="which workloads: A, B or AB (default AB; B with --instructions)")
     parser.add_argument("--only", help="comma-separated implementations, e.g. ours,trio")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="real seconds one run may take before it counts as failed")
     parser.add_argument("--verbose", action="store_true", help="print every run as it ends")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under valgrind instead of timing (slow: "
+                        "minutes per implementation for A, about an hour for looptime on A)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workload", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-check", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker_main(args.worker, args.workload, args.repeat)
+        worker_main(args.worker, args.workload, args.repeat, check=not args.skip_check)
         return 0
     default_rounds = {"A": args.rounds, "B": args.rounds_b or 3 * args.rounds}
-    rounds = {w: default_rounds[w] for w in "AB" if w in args.workloads.upper()}
+    chosen_workloads = (args.workloads or ("B" if args.instructions else "AB")).upper()
+    rounds = {w: default_rounds[w] for w in "AB" if w in chosen_workloads}
     only = set(args.only.split(",")) if args.only else None
+    if args.instructions:
+        return instructions_main(list(rounds), only, args.timeout * 10)
     repeats = {"A": 1, "B": args.repeat_b}
     return orchestrate(rounds, repeats, only, args.timeout, args.verbose)
 
