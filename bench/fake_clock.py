@@ -35,6 +35,9 @@ as WRONG, never dropped. A run is wrong when a task is missing, a timeout count 
 wake-up comes more than ``EARLY_TOLERANCE`` before its deadline, or a task's end time differs
 from the exact expectation by more than ``END_TOLERANCE``. The check column says ``exact`` when
 every wake-up is within ``EXACT_TOLERANCE`` of its deadline, else the worst early/late offset.
+
+``--instructions`` counts instructions under valgrind (callgrind) instead of timing: load-free,
+for differences too small for the timing medians on a shared machine.
 """
 
 from __future__ import annotations
