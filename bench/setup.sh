@@ -40,6 +40,15 @@ LEGACY_REQUIREMENTS=(
 
 log() { printf '[bench/setup] %s\n' "$*" >&2; }
 
+# pip, quietly: this machine's pip config names local index folders that may not exist, and pip
+# warns about each of them for every package.
+pip_install() {
+    local python="$1"
+    shift
+    "$python" -m pip install --quiet --disable-pip-version-check "$@" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 # Prints the path of a working interpreter for version $1 (e.g. 3.13), or fails.
 # pyenv's shims refuse versions that are not selected globally, so the shim is probed by running
 # it, and pyenv's versions directory is the fallback.
@@ -79,7 +88,7 @@ ensure_venv() {
         "$python" -m venv "$venv"
     fi
     log "$name: installing $*"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+    pip_install "$venv/bin/python" "$@"
     printf '%s' "$wanted" >"$stamp"
 }
 
@@ -106,8 +115,7 @@ fi
 if ! aiotools_imports peers >/dev/null; then
     log "aiotools does not import on a clean Python 3.13 ($(cat "$clean_import_record"));"
     log "adding its undeclared dependency $AIOTOOLS_MISSING_DEPENDENCY"
-    "$bench_dir/peers/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "$AIOTOOLS_MISSING_DEPENDENCY"
+    pip_install "$bench_dir/peers/bin/python" "$AIOTOOLS_MISSING_DEPENDENCY"
 fi
 
 # Fallback for an aiotools that cannot run on 3.13 at all: measure it (and ours, for a fair
