@@ -97,6 +97,51 @@ def _owned_tasks(
     return owned
 
 
+def _owned_timers(
+    processor: NetworkProcessor, loop: asyncio.AbstractEventLoop
+) -> list[asyncio.TimerHandle]:
+    """Timers on ``loop``, not cancelled and not yet run, whose callback is a method of
+    ``processor`` or takes it as an argument: between attempts, the idle timer of its check
+    loop (``NetworkProcessor.check_loop_active``) is exactly one of these.
+
+    Reads the loop's timer heap: ``_timers`` of the virtual-time loop, ``_scheduled`` of any
+    other asyncio event loop, plus timers that fired into ``_ready`` but have not run yet.
+    """
+    virtual = getattr(loop, "_timers", None)
+    if virtual is not None:
+        handles: list[object] = [entry[2] for entry in virtual]
+    else:
+        handles = list(getattr(loop, "_scheduled", ()))
+    handles.extend(getattr(loop, "_ready", ()))
+    owned: list[asyncio.TimerHandle] = []
+    for handle in handles:
+        if not isinstance(handle, asyncio.TimerHandle) or handle.cancelled():
+            continue
+        callback = getattr(handle, "_callback", None)
+        arguments = getattr(handle, "_args", None) or ()
+        if getattr(callback, "__self__", None) is processor or any(
+            argument is processor for argument in arguments
+        ):
+            owned.append(handle)
+    return owned
+
+
+def _is_attempt_task(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` runs one attempt of a NetworkProcessor's check loop."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and code.co_name == "_run_attempt"
+
+
+def _check_loop_parts(
+    processor: NetworkProcessor, loop: asyncio.AbstractEventLoop
+) -> tuple[list[asyncio.Task[Any]], list[asyncio.TimerHandle]]:
+    """What ``processor``'s check loop consists of on ``loop``, read from the loop itself:
+    (pending attempt tasks, pending idle timers). While the loop runs that is exactly one
+    task and no timer, or no task and one timer; after ``pause()``/``stop()``, nothing."""
+    attempts = [task for task in _owned_tasks(processor, loop) if _is_attempt_task(task)]
+    return attempts, _owned_timers(processor, loop)
+
+
 class FakeNetworkProcessorFactory:
     """Builds ``FakeNetworkProcessor``s, started on the test's fake clock.
 
@@ -205,6 +250,14 @@ class FakeNetworkProcessorFactory:
                 names = ", ".join(sorted(task.get_name() for task in tasks))
                 problems.append(
                     f"{name} leaked {len(tasks)} task(s) after await_cleanup(): {names}"
+                )
+            timers = _owned_timers(processor, loop)
+            if timers:
+                for timer in timers:
+                    timer.cancel()
+                problems.append(
+                    f"{name} leaked {len(timers)} pending timer(s) after await_cleanup(): "
+                    + ", ".join(repr(timer) for timer in timers)
                 )
             problems.extend(f"{name}: {message}" for message in processor.pairing_violations)
             if processor.start_network_calls != processor.stop_network_calls:

@@ -30,7 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from chronopype.processors.network import NetworkStatus
 from chronopype_testing._fakes import FakeNetworkProcessor, HookFault, Step
-from chronopype_testing._fixtures import _owned_tasks
+from chronopype_testing._fixtures import _check_loop_parts, _owned_tasks, _owned_timers
 from chronopype_testing._loop import DEFAULT_START, FakeClock
 from chronopype_testing._recorder import backoff_band, illegal_transitions
 
@@ -206,11 +206,6 @@ def machine_examples(default: int = 200) -> int:
     return count
 
 
-def _is_check_loop(task: asyncio.Task[Any]) -> bool:
-    code = getattr(task.get_coro(), "cr_code", None)
-    return code is not None and code.co_name == "_check_loop"
-
-
 class NetworkProcessorMachine(RuleBasedStateMachine):
     """Drives a ``FakeNetworkProcessor`` through random lifecycles on virtual time.
 
@@ -349,6 +344,8 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
             return
         pending = [task.get_name() for task in self._pending_tasks()]
         assert not pending, f"tasks still pending after stop() and await_cleanup(): {pending}"
+        timers = _owned_timers(processor, self.runner.get_loop())
+        assert not timers, f"timers still pending after stop() and await_cleanup(): {timers}"
         assert processor.start_network_calls == processor.stop_network_calls, (
             f"after cleanup start_network ran {processor.start_network_calls} time(s), "
             f"stop_network {processor.stop_network_calls}"
@@ -376,11 +373,18 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
     def one_check_loop_while_running(self) -> None:
         if self._processor is None:
             return
-        loops = [task for task in self._pending_tasks() if _is_check_loop(task)]
+        # The timer-driven loop is, while running, either one attempt task or (between
+        # attempts) one idle timer, never both; nothing once paused or stopped.
+        attempts, timers = _check_loop_parts(self.processor, self.runner.get_loop())
         expected = 1 if self.active and not self.paused else 0
-        assert len(loops) == expected, (
-            f"{len(loops)} check loop(s) running, expected {expected} "
-            f"(active={self.active}, paused={self.paused})"
+        loops = len(attempts) + len(timers)
+        assert loops == expected, (
+            f"{loops} check loop(s) running, expected {expected} "
+            f"({len(attempts)} attempt task(s), {len(timers)} idle timer(s); "
+            f"active={self.active}, paused={self.paused})"
+        )
+        assert self.processor.check_loop_active is (expected == 1), (
+            f"check_loop_active is {self.processor.check_loop_active}, expected {expected == 1}"
         )
         assert self.processor.max_concurrent_checks <= 1, "two checks ran at once"
 

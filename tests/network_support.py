@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from chronopype import NetworkProcessor, NetworkStatus
+from chronopype_testing._fixtures import _check_loop_parts
 
 # A step says what one call does: return a status (checks only), raise, or run a coroutine.
 Step = NetworkStatus | BaseException | Callable[[], Awaitable[object]] | None
@@ -173,6 +174,20 @@ def assert_paired(processor: Scripted, *, settled: bool) -> None:
 def other_tasks() -> set[asyncio.Task[object]]:
     current = asyncio.current_task()
     return {task for task in asyncio.all_tasks() if task is not current}
+
+
+def check_loop_parts(processor: NetworkProcessor) -> tuple[int, int]:
+    """(attempt tasks, idle timers) of ``processor``'s check loop, read from the running loop:
+    (0, 1) between attempts, (1, 0) during one, (0, 0) when paused or stopped."""
+    attempts, timers = _check_loop_parts(processor, asyncio.get_running_loop())
+    return len(attempts), len(timers)
+
+
+def assert_check_loop(processor: NetworkProcessor, parts: tuple[int, int]) -> None:
+    """The check loop is exactly ``parts`` (see ``check_loop_parts``), and the processor's
+    own ``check_loop_active`` agrees."""
+    assert check_loop_parts(processor) == parts
+    assert processor.check_loop_active is (parts != (0, 0))
 
 
 def assert_chain_consistent(processor: Scripted) -> None:

@@ -15,6 +15,7 @@ from network_support import (
     LOGGER_NAME,
     NOT_CONNECTED,
     Scripted,
+    assert_check_loop,
     now,
     other_tasks,
     twin_delays,
@@ -30,6 +31,7 @@ async def stop(processor: Scripted) -> None:
     processor.stop()
     await processor.await_cleanup()
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
 
 
 async def test_a_check_that_never_suspends_arms_no_timer(fake_clock: FakeClock) -> None:
@@ -126,6 +128,7 @@ async def test_pause_reaches_a_check_suspended_after_its_first_step(
     assert seen == ["cancelled at 1.5"]
     assert processor.network_status is NOT_CONNECTED
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
     processor.resume()
     await asyncio.sleep(0)
     assert processor.network_status is CONNECTED

@@ -22,6 +22,7 @@ from network_support import (
     STOPPED,
     Scripted,
     assert_chain_consistent,
+    assert_check_loop,
     assert_paired,
     hang,
     now,
@@ -33,6 +34,7 @@ from network_support import (
 
 from chronopype import NetworkProcessor, NetworkStatus
 from chronopype_testing import FakeClock
+from chronopype_testing._fixtures import _owned_timers
 
 
 def run_scenario(caplog: pytest.LogCaptureFixture, scenario: Callable[[], Awaitable[None]]) -> None:
@@ -53,6 +55,7 @@ async def finish(processor: Scripted) -> None:
     assert processor.network_status is STOPPED
     await processor.await_cleanup()
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
     assert_paired(processor, settled=True)
     assert_chain_consistent(processor)
     assert processor.network_status is STOPPED
@@ -129,6 +132,7 @@ def test_check_swallows_cancellation_from_pause_or_stop(
         assert processor.network_status is expected
         assert processor.names() == ["check"]
         assert other_tasks() == set()
+        assert_check_loop(processor, (0, 0))
         if action == "pause":
             processor.resume()
             await asyncio.sleep(1.0)
@@ -351,6 +355,7 @@ def test_stop_without_a_running_loop(caplog: pytest.LogCaptureFixture) -> None:
         assert processor.times("stop_network") == [1.0]
         await processor.await_cleanup()
         assert other_tasks() == set()
+        assert_check_loop(processor, (0, 0))
 
     clock.run(cleanup())
     assert processor.count("stop_network") == 1
@@ -404,6 +409,7 @@ def test_start_and_stop_twice(caplog: pytest.LogCaptureFixture) -> None:
             await processor.await_cleanup()
             await processor.await_cleanup()
             assert other_tasks() == set()
+            assert_check_loop(processor, (0, 0))
         assert processor.times("check") == [0.0, 10.0, 50.0, 60.0]
         assert processor.times("start_network") == [0.0, 50.0]
         assert processor.times("stop_network") == [15.0, 65.0]
@@ -452,7 +458,8 @@ def test_a_thousand_pause_resume_cycles(
         assert now() == 5.0
         await asyncio.sleep(12.0)
         assert processor.network_status is CONNECTED
-        assert len(other_tasks()) == 1  # exactly one loop survives
+        assert other_tasks() == set()  # idle: no task, exactly one timer survives
+        assert_check_loop(processor, (0, 1))
         checks = processor.times("check")
         assert checks[0] == 0.0
         assert checks[-2:] == [5.0, 15.0]
@@ -475,7 +482,8 @@ def test_pause_resume_cycles_while_connecting(caplog: pytest.LogCaptureFixture) 
             processor.resume()
             await asyncio.sleep(0)
             assert processor.network_status in (NOT_CONNECTED, CONNECTING)
-        assert len(other_tasks()) == 1
+        assert len(other_tasks()) == 1  # the resumed attempt, its check in flight
+        assert_check_loop(processor, (1, 0))
         await asyncio.sleep(0.75)
         assert processor.network_status is NOT_CONNECTED
         assert processor.state.retry_count == 1
@@ -506,6 +514,8 @@ def test_a_hundred_processors_failing_together_spread_out(caplog: pytest.LogCapt
         for processor in fleet:
             await processor.await_cleanup()
         assert other_tasks() == set()
+        for processor in fleet:
+            assert_check_loop(processor, (0, 0))
         for processor in fleet:
             assert_paired(processor, settled=True)
 
@@ -620,7 +630,7 @@ def test_listener_stopping_the_processor_mid_transition(caplog: pytest.LogCaptur
     run_scenario(caplog, scenario)
 
 
-def test_stop_while_the_loop_task_sits_in_a_stopped_event_loop(
+def test_stop_while_the_idle_timer_sits_in_a_stopped_event_loop(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     processor = Scripted()
@@ -631,9 +641,50 @@ def test_stop_while_the_loop_task_sits_in_a_stopped_event_loop(
         await asyncio.sleep(1.0)
 
     try:
-        first_loop.run_until_complete(connect())  # leaves the check loop task pending
+        first_loop.run_until_complete(connect())  # leaves the idle timer pending, no task
+        (idle_timer,) = _owned_timers(processor, first_loop)
+        assert asyncio.all_tasks(first_loop) == set()
+        assert idle_timer.when() == 10.0
+        processor.stop()  # no running loop: the timer is cancelled all the same
+        assert processor.network_status is STOPPED
+        assert idle_timer.cancelled()
+        assert not processor.check_loop_active
+
+        async def cleanup() -> None:
+            await processor.await_cleanup()
+            assert now() == 0.0  # nothing of the other loop to wait for
+
+        FakeClock().run(cleanup())
+        assert processor.count("stop_network") == 1
+        assert_paired(processor, settled=True)
+        # The first loop runs again, past the cancelled timer's deadline: no attempt starts.
+        first_loop.run_until_complete(asyncio.sleep(30.0))
+        assert processor.times("check") == [0.0]
+        assert asyncio.all_tasks(first_loop) == set()
+        assert _owned_timers(processor, first_loop) == []
+    finally:
+        first_loop.close()
+    gc.collect()
+    assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
+
+
+def test_stop_while_the_attempt_task_sits_in_a_stopped_event_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    processor = Scripted(start_network=[hang])
+    first_loop = FakeClock().new_event_loop()
+
+    async def connect() -> None:
+        processor.start(0.0)
+        await asyncio.sleep(1.0)
+
+    try:
+        first_loop.run_until_complete(connect())  # leaves the attempt task in start_network()
+        (attempt,) = asyncio.all_tasks(first_loop)
+        assert _owned_timers(processor, first_loop) == []
         processor.stop()  # no running loop; the cancellation waits for first_loop to run again
         assert processor.network_status is STOPPED
+        assert not processor.check_loop_active
 
         async def cleanup() -> None:
             await processor.await_cleanup()
@@ -642,11 +693,12 @@ def test_stop_while_the_loop_task_sits_in_a_stopped_event_loop(
         FakeClock().run(cleanup())
         assert processor.count("stop_network") == 1
         assert_paired(processor, settled=True)
+        first_loop.run_until_complete(asyncio.wait((attempt,)))
+        assert attempt.cancelled()
+        assert processor.names() == ["check", "start_network", "stop_network", "stop_network done"]
+        assert _owned_timers(processor, first_loop) == []
     finally:
-        pending = asyncio.all_tasks(first_loop)
-        first_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         first_loop.close()
-    assert all(task.cancelled() for task in pending)
     gc.collect()
     assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
 

@@ -18,6 +18,7 @@ from network_support import (
     STOPPED,
     Event,
     Scripted,
+    assert_check_loop,
     assert_paired,
     hang,
     now,
@@ -136,9 +137,12 @@ async def test_start_sets_not_connected_then_checks_at_once(fake_clock: FakeCloc
 async def test_second_start_starts_no_second_loop(fake_clock: FakeClock) -> None:
     processor = Scripted()
     processor.start(1.0)
+    assert_check_loop(processor, (1, 0))  # the first attempt's task, not yet run
     await asyncio.sleep(5)
+    assert_check_loop(processor, (0, 1))  # idle: only the timer for the next attempt
     processor.start(2.0)
-    assert len(other_tasks()) == 1
+    assert other_tasks() == set()
+    assert_check_loop(processor, (0, 1))
     assert processor.current_timestamp == 1.0
     await asyncio.sleep(20)
     assert processor.times("check") == [0.0, 10.0, 20.0]
@@ -146,6 +150,7 @@ async def test_second_start_starts_no_second_loop(fake_clock: FakeClock) -> None
     processor.stop()
     await processor.await_cleanup()
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
 
 
 def test_start_without_running_loop_raises_and_stays_stopped() -> None:
@@ -534,6 +539,7 @@ async def test_stop_from_connected(fake_clock: FakeClock) -> None:
     assert processor.count("stop_network") == 1
     assert processor.transitions[-1] == (CONNECTED, STOPPED)
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
     await asyncio.sleep(100.0)
     assert processor.times("check") == [0.0]
 
@@ -551,6 +557,7 @@ async def test_stop_interrupts_a_hanging_check_and_never_stops_unstarted_network
     assert processor.names() == ["check"]
     assert processor.transitions[-1] == (CONNECTING, STOPPED)
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
 
 
 async def test_stop_during_start_network_pairs_it(fake_clock: FakeClock) -> None:
@@ -563,6 +570,7 @@ async def test_stop_during_start_network_pairs_it(fake_clock: FakeClock) -> None
     assert processor.count("on_disconnected") == 0
     assert processor.times("stop_network") == [1.0]
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
 
 
 async def test_await_cleanup_times_out_with_a_warning_and_cancels(
@@ -578,6 +586,7 @@ async def test_await_cleanup_times_out_with_a_warning_and_cancels(
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "did not finish within 2.0 s" in warning.getMessage()
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
     await processor.await_cleanup()  # nothing left: returns at once, runs nothing again
     assert now() == 3.0
     assert processor.count("stop_network") == 1
@@ -597,6 +606,7 @@ async def test_stop_network_in_cleanup_is_bounded_by_hook_timeout(
     assert "stop_network() took longer than hook_timeout=1.5 s" in str(processor.state.last_error)
     assert any("stop_network() failed" in r.getMessage() for r in caplog.records)
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
 
 
 @pytest.mark.parametrize(
@@ -621,12 +631,15 @@ async def test_pause_keeps_connected_and_resume_checks_at_once(fake_clock: FakeC
     assert processor.network_status is CONNECTED
     await fake_clock.run_until_idle()
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
     await asyncio.sleep(95.0)
     assert processor.times("check") == [0.0]
     processor.resume()
     processor.resume()  # already running: no second loop
+    assert_check_loop(processor, (1, 0))
     await asyncio.sleep(15.0)
     assert processor.times("check") == [0.0, 100.0, 110.0]
+    assert_check_loop(processor, (0, 1))
     assert processor.count("start_network") == 1
     assert processor.count("stop_network") == 0
     processor.stop()
@@ -649,6 +662,7 @@ async def test_pause_reverts_an_interrupted_connecting(
     assert processor.network_status is before
     assert len(processor.times("check")) == 2
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
     processor.stop()
     await processor.await_cleanup()
 
@@ -708,6 +722,7 @@ async def test_resume_does_nothing_unless_active(fake_clock: FakeClock) -> None:
     assert processor.network_status is STOPPED
     assert processor.times("check") == [0.0]
     assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
 
 
 # -- 13. setters ------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 The whole state machine lives in ``NetworkProcessor._attempt`` (one connectivity check and the
 transitions it causes) and the lifecycle methods ``start``/``pause``/``resume``/``stop``.
+The "check loop" is timer-driven: each attempt runs in a task of its own, which ends by arming
+one timer for the next attempt, so an idle processor holds a timer handle and nothing else.
 Every status change goes through ``_set_status``. Every wait and timeout goes through the
 running event loop (``asyncio.sleep``/``asyncio.timeout``/``loop.time()``) and every random
 number comes from the instance's ``rng``, so a virtual-time loop and a seeded ``Random`` make
@@ -81,11 +83,6 @@ def _timeout_argument(name: str, value: object, *, allow_none: bool) -> float | 
     return seconds
 
 
-def _wake_unless_cancelled(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():  # pause()/stop() may have cancelled it in this very loop iteration
-        waiter.set_result(None)
-
-
 @types.coroutine
 def _resume(check: Coroutine[Any, Any, Any], pending: object) -> Generator[Any, Any, Any]:
     """Await ``check``, a coroutine that already ran up to its first suspension, where it
@@ -120,7 +117,7 @@ async def _await_until(
     return result, failure, deadline.expired()
 
 
-# Per processor class, the names of its (loop, cleanup) tasks: one string each, not per task.
+# Per processor class, the names of its (attempt, cleanup) tasks: one string each, not per task.
 _task_names: weakref.WeakKeyDictionary[type, tuple[str, str]] = weakref.WeakKeyDictionary()
 
 
@@ -128,7 +125,7 @@ def _names_of_tasks(cls: type) -> tuple[str, str]:
     names = _task_names.get(cls)
     if names is None:
         names = _task_names[cls] = (
-            f"{cls.__name__} network check loop",
+            f"{cls.__name__} network check",
             f"{cls.__name__} network cleanup",
         )
     return names
@@ -171,15 +168,17 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     LOGGER_NAME: ClassVar[str] = "NetworkProcessor"
 
     __slots__ = (
+        "_attempt_task",
+        "_check_context",
         "_check_network_interval",
         "_check_network_timeout",
         "_cleanup_task",
         "_generation",
         "_hook_timeout",
+        "_idle_timer",
         "_interrupted_status",
         "_last_connected_timestamp",
         "_listeners",
-        "_loop_task",
         "_network_error_wait_time",
         "_network_started",
         "_retired_tasks",
@@ -201,7 +200,12 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._check_network_timeout = 5.0
         self._network_error_wait_time = 60.0
         self._hook_timeout = 30.0
-        self._loop_task: asyncio.Task[None] | None = None
+        # The check loop is one of these two at any moment while active and not paused: the
+        # task running an attempt, or the timer that will start the next one (see checking).
+        self._attempt_task: asyncio.Task[None] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        # Every attempt of one start()/resume() runs in this context, as one task would.
+        self._check_context: contextvars.Context | None = None
         # Bumped whenever the loop is cancelled. A loop whose generation is stale must not touch
         # anything, even if a check or hook swallowed its cancellation and returned normally.
         self._generation = 0
@@ -295,6 +299,18 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._hook_timeout = _seconds_setting("hook_timeout", value)
 
     @property
+    def check_loop_active(self) -> bool:
+        """Whether the check loop runs: True from ``start()`` until ``pause()`` or ``stop()``
+        (and again after ``resume()``).
+
+        The loop is timer-driven. While it runs, exactly one of two things exists: the task
+        running an attempt (one check and the transitions and hooks it causes), or, between
+        attempts, the single timer that will start the next one. An idle processor holds no
+        task, coroutine or future. When this is False, neither exists.
+        """
+        return self._attempt_task is not None or self._idle_timer is not None
+
+    @property
     def rng(self) -> random.Random:
         """The source of backoff jitter; independently seeded per instance unless given."""
         if self._rng is None:
@@ -386,7 +402,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     def pause(self) -> None:
         """Stop checking while staying active. CONNECTED stays CONNECTED; an interrupted attempt
         reverts to the status it would have left behind (NOT_CONNECTED or ERROR)."""
-        if self._loop_task is None:
+        if not self.check_loop_active:
             return
         self._cancel_loop()
         if self._status in (NetworkStatus.CONNECTING, NetworkStatus.DISCONNECTING):
@@ -394,7 +410,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     def resume(self) -> None:
         """Restart the check loop (checking at once) if active and not already running."""
-        if not self.state.is_active or self._loop_task is not None:
+        if not self.state.is_active or self.check_loop_active:
             return
         self._spawn_loop(_running_loop("resume"))
 
@@ -475,33 +491,37 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                 if new in wanted and not future.done():
                     future.set_result(new)
 
-    async def _check_loop(self, generation: int, context: contextvars.Context) -> None:
-        if self._retired_tasks:
+    async def _run_attempt(self, generation: int, *, restarted: bool) -> None:
+        """The body of one attempt task: the attempt, then the timer for the next one.
+
+        ``restarted``: the first attempt after start()/resume(), which first waits for
+        cancelled tasks of earlier generations, so their hooks never overlap ours.
+        """
+        if restarted and self._retired_tasks:
             await self._drain_retired()
-        loop = asyncio.get_running_loop()
-        while self._generation == generation:
-            try:
-                delay = await self._attempt(generation)
-            except Exception as exc:  # a defect the attempt did not anticipate: keep going
-                if self._generation != generation:
-                    return
-                self._report_failure("the network check loop", exc)
-                self._set_status(NetworkStatus.ERROR)
-                delay = self._network_error_wait_time
             if self._generation != generation:
                 return
-            # asyncio.sleep(delay), without its coroutine and its copy of the context (the
-            # wake-up runs in the task's own, idle meanwhile): an idle processor spends its
-            # life here, so this is most of what a large fleet keeps in memory.
-            waiter: asyncio.Future[None] = loop.create_future()
-            timer = loop.call_at(
-                loop.time() + delay, _wake_unless_cancelled, waiter, context=context
-            )
-            try:
-                await waiter
-            except BaseException:  # cancelled: drop the timer (once woken, it has already run)
-                timer.cancel()
-                raise
+        try:
+            delay = await self._attempt(generation)
+        except Exception as exc:  # a defect the attempt did not anticipate: keep going
+            if self._generation != generation:
+                return
+            self._report_failure("the network check loop", exc)
+            self._set_status(NetworkStatus.ERROR)
+            delay = self._network_error_wait_time
+        if self._generation != generation:
+            return
+        # The wait is measured from here, the end of the attempt, hooks included.
+        loop = asyncio.get_running_loop()
+        context = self._check_context
+        if loop.get_task_factory() is not None:
+            # A task factory may start tasks eagerly, entering the task's context from inside
+            # the timer's callback: the callback must not already run in that same context.
+            context = None
+        self._attempt_task = None
+        self._idle_timer = loop.call_at(
+            loop.time() + delay, self._begin_attempt, generation, context=context
+        )
 
     async def _attempt(self, generation: int) -> float:
         """Run one check and the transitions it causes; return the wait before the next one.
@@ -669,16 +689,43 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     # -- loop and cleanup tasks -----------------------------------------------------------------
 
     def _spawn_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        name = _names_of_tasks(type(self))[0]
-        context = contextvars.copy_context()  # what create_task() would have made
-        self._loop_task = loop.create_task(
-            self._check_loop(self._generation, context), name=name, context=context
+        """Start the check loop: the first attempt's task, at once."""
+        self._check_context = contextvars.copy_context()  # what create_task() would make
+        self._spawn_attempt(loop, self._generation, restarted=True)
+
+    def _begin_attempt(self, generation: int) -> None:
+        """The idle timer fired: run the next attempt in a task of its own."""
+        if self._generation != generation:  # cancelled timers never run; this is a backstop
+            return
+        self._idle_timer = None
+        self._spawn_attempt(asyncio.get_running_loop(), generation, restarted=False)
+
+    def _spawn_attempt(
+        self, loop: asyncio.AbstractEventLoop, generation: int, *, restarted: bool
+    ) -> None:
+        task = loop.create_task(
+            self._run_attempt(generation, restarted=restarted),
+            name=_names_of_tasks(type(self))[0],
+            context=self._check_context,
         )
+        if task.done():
+            return  # an eager task factory ran the whole attempt already, timer armed
+        if self._generation == generation:
+            self._attempt_task = task
+        else:  # an eagerly started attempt was stopped before create_task() returned
+            self._retire(task)
+            task.cancel()
 
     def _cancel_loop(self) -> None:
+        """Cancel the pending timer or the running attempt; stale attempts touch nothing."""
         self._generation += 1
-        task = self._loop_task
-        self._loop_task = None
+        self._check_context = None  # the next start()/resume() copies a fresh one
+        timer = self._idle_timer
+        if timer is not None:
+            self._idle_timer = None
+            timer.cancel()
+        task = self._attempt_task
+        self._attempt_task = None
         if task is None or task.done():
             return
         self._retire(task)
