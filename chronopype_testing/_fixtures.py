@@ -99,13 +99,14 @@ def _owned_tasks(
 
 def _owned_timers(
     processor: NetworkProcessor, loop: asyncio.AbstractEventLoop
-) -> list[asyncio.TimerHandle]:
-    """Timers on ``loop``, not cancelled and not yet run, whose callback is a method of
-    ``processor`` or takes it as an argument: between attempts, the idle timer of its check
-    loop (``NetworkProcessor.check_loop_active``) is exactly one of these.
+) -> list[asyncio.Handle]:
+    """Timers and scheduled callbacks on ``loop``, not cancelled and not yet run, whose
+    callback is a method of ``processor`` or takes it as an argument: between attempts, the
+    idle timer of its check loop (``NetworkProcessor.check_loop_active``) is exactly one of
+    these (or, once it fired, the callback it scheduled to start the next attempt).
 
-    Reads the loop's timer heap: ``_timers`` of the virtual-time loop, ``_scheduled`` of any
-    other asyncio event loop, plus timers that fired into ``_ready`` but have not run yet.
+    Reads the loop's timer heap (``_timers`` of the virtual-time loop, ``_scheduled`` of any
+    other asyncio event loop) and its ready queue (``_ready``).
     """
     virtual = getattr(loop, "_timers", None)
     if virtual is not None:
@@ -113,9 +114,9 @@ def _owned_timers(
     else:
         handles = list(getattr(loop, "_scheduled", ()))
     handles.extend(getattr(loop, "_ready", ()))
-    owned: list[asyncio.TimerHandle] = []
+    owned: list[asyncio.Handle] = []
     for handle in handles:
-        if not isinstance(handle, asyncio.TimerHandle) or handle.cancelled():
+        if not isinstance(handle, asyncio.Handle) or handle.cancelled():
             continue
         callback = getattr(handle, "_callback", None)
         arguments = getattr(handle, "_args", None) or ()
@@ -134,7 +135,7 @@ def _is_attempt_task(task: asyncio.Task[Any]) -> bool:
 
 def _check_loop_parts(
     processor: NetworkProcessor, loop: asyncio.AbstractEventLoop
-) -> tuple[list[asyncio.Task[Any]], list[asyncio.TimerHandle]]:
+) -> tuple[list[asyncio.Task[Any]], list[asyncio.Handle]]:
     """What ``processor``'s check loop consists of on ``loop``, read from the loop itself:
     (pending attempt tasks, pending idle timers). While the loop runs that is exactly one
     task and no timer, or no task and one timer; after ``pause()``/``stop()``, nothing."""

@@ -204,3 +204,73 @@ async def test_checks_share_the_loop_task_context_and_leave_the_caller_alone(
     assert seen == ["caller", "set by the check at 0.0", "set by the check at 10.5"]
     assert request_id.get() == "-"
     await stop(processor)
+
+
+# -- the timer-driven loop: what starts an attempt ---------------------------------------------
+
+
+async def test_pausing_from_a_listener_inside_a_timer_started_attempt(
+    fake_clock: FakeClock,
+) -> None:
+    """pause() reaches an attempt its idle timer started, even from inside it (on 3.12+ that
+    attempt starts eagerly, before its task is known): the loop ends there, and resume()
+    starts exactly one new one."""
+    processor = Scripted(checks=[NOT_CONNECTED])
+    (first_wait,) = twin_delays(0, [1])
+    paused_at: list[float] = []
+
+    def pause_on_second_connecting(old: NetworkStatus, new: NetworkStatus) -> None:
+        if new is NetworkStatus.CONNECTING and processor.times("check"):
+            paused_at.append(now())
+            assert processor.check_loop_active  # the attempt is the running loop
+            processor.pause()
+            assert not processor.check_loop_active
+
+    processor.start(0.0)
+    await asyncio.sleep(0.5)
+    assert_check_loop(processor, (0, 1))
+    processor.add_status_listener(pause_on_second_connecting)
+    await asyncio.sleep(100.0)
+    assert paused_at == [first_wait]
+    assert processor.times("check") == [0.0]  # the interrupted attempt never checked
+    assert processor.network_status is NOT_CONNECTED
+    assert other_tasks() == set()
+    assert_check_loop(processor, (0, 0))
+    processor.resume()  # the listener pauses again at once: CONNECTING comes first
+    assert_check_loop(processor, (1, 0))
+    await asyncio.sleep(0)
+    assert paused_at == [first_wait, 100.5]
+    assert_check_loop(processor, (0, 0))
+    await stop(processor)
+
+
+@pytest.mark.skipif(
+    not hasattr(asyncio, "eager_task_factory"), reason="eager tasks are new in Python 3.12"
+)
+async def test_attempts_under_an_eager_task_factory(fake_clock: FakeClock) -> None:
+    """An eager factory starts each attempt inside the idle timer's callback: it must not run
+    in the attempts' own context (entering it twice fails), and the schedule is unchanged."""
+    loop = asyncio.get_running_loop()
+    seen: list[str] = []
+
+    async def remembers() -> NetworkStatus:
+        seen.append(request_id.get())
+        request_id.set(f"set by the check at {now()}")
+        return CONNECTED
+
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+    try:
+        processor = Scripted(then=remembers)
+        token = request_id.set("caller")
+        processor.start(0.0)  # eager: the first attempt already ran, and armed the timer
+        request_id.reset(token)
+        assert processor.times("check") == [0.0]
+        assert_check_loop(processor, (0, 1))
+        await asyncio.sleep(25.0)
+        assert processor.times("check") == [0.0, 10.0, 20.0]
+        assert seen == ["caller", "set by the check at 0.0", "set by the check at 10.0"]
+        assert processor.network_status is CONNECTED
+        assert_check_loop(processor, (0, 1))
+        await stop(processor)
+    finally:
+        loop.set_task_factory(None)

@@ -17,6 +17,8 @@ import contextvars
 import logging
 import math
 import random
+import sys
+import threading
 import time
 import types
 import weakref
@@ -121,6 +123,26 @@ async def _await_until(
 _task_names: weakref.WeakKeyDictionary[type, tuple[str, str]] = weakref.WeakKeyDictionary()
 
 
+# Python 3.12+ can start a task eagerly: an attempt whose check and hooks finish without
+# suspending then runs to its end inside the timer's callback, and its task never waits in
+# the loop's ready queue (in a saturated loop, thousands of them would).
+_EAGER_START = sys.version_info >= (3, 12)
+
+
+class _TimerContexts(threading.local):
+    """One empty context per thread for the idle timers' callbacks to run in.
+
+    An eager task enters its own context, so the callback that starts it must run in some
+    other one; a shared one per thread costs nothing per processor (a context can be entered
+    by only one thread at a time, hence not one per process)."""
+
+    def __init__(self) -> None:
+        self.context = contextvars.Context()
+
+
+_timer_contexts = _TimerContexts()
+
+
 def _names_of_tasks(cls: type) -> tuple[str, str]:
     names = _task_names.get(cls)
     if names is None:
@@ -203,7 +225,9 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         # The check loop is one of these two at any moment while active and not paused: the
         # task running an attempt, or the timer that will start the next one (see checking).
         self._attempt_task: asyncio.Task[None] | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
+        # (Or, for the moment between the timer firing and the attempt starting, the handle
+        # that will start it.)
+        self._idle_timer: asyncio.Handle | None = None
         # Every attempt of one start()/resume() runs in this context, as one task would.
         self._check_context: contextvars.Context | None = None
         # Bumped whenever the loop is cancelled. A loop whose generation is stale must not touch
@@ -513,14 +537,13 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             return
         # The wait is measured from here, the end of the attempt, hooks included.
         loop = asyncio.get_running_loop()
-        context = self._check_context
-        if loop.get_task_factory() is not None:
-            # A task factory may start tasks eagerly, entering the task's context from inside
-            # the timer's callback: the callback must not already run in that same context.
-            context = None
         self._attempt_task = None
         self._idle_timer = loop.call_at(
-            loop.time() + delay, self._begin_attempt, generation, context=context
+            loop.time() + delay,
+            self._begin_attempt,
+            generation,
+            # Not the attempts' own context where tasks may start eagerly (see _TimerContexts).
+            context=_timer_contexts.context if _EAGER_START else self._check_context,
         )
 
     async def _attempt(self, generation: int) -> float:
@@ -694,22 +717,50 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._spawn_attempt(loop, self._generation, restarted=True)
 
     def _begin_attempt(self, generation: int) -> None:
-        """The idle timer fired: run the next attempt in a task of its own."""
+        """The idle timer fired: start the next attempt in a task of its own."""
         if self._generation != generation:  # cancelled timers never run; this is a backstop
             return
+        loop = asyncio.get_running_loop()
+        if _EAGER_START and loop.get_task_factory() is None:
+            # The attempt starts in the next loop iteration, where a new task's first step
+            # would run, so events due at the same instant keep their order; started eagerly
+            # there, an attempt that never suspends needs its task only while it runs.
+            self._idle_timer = loop.call_soon(
+                self._begin_attempt_eagerly, generation, context=_timer_contexts.context
+            )
+            return
         self._idle_timer = None
-        self._spawn_attempt(asyncio.get_running_loop(), generation, restarted=False)
+        self._spawn_attempt(loop, generation, restarted=False)
+
+    def _begin_attempt_eagerly(self, generation: int) -> None:
+        if self._generation != generation:  # cancelled handles never run; a backstop
+            return
+        due = self._idle_timer
+        # The handle stays in place while the eager start runs the attempt, so that
+        # check_loop_active, pause() and resume() called from inside it see a running loop.
+        self._spawn_attempt(asyncio.get_running_loop(), generation, restarted=False, eager=True)
+        if self._idle_timer is due:  # not replaced by the timer of an attempt that ended
+            self._idle_timer = None
 
     def _spawn_attempt(
-        self, loop: asyncio.AbstractEventLoop, generation: int, *, restarted: bool
+        self,
+        loop: asyncio.AbstractEventLoop,
+        generation: int,
+        *,
+        restarted: bool,
+        eager: bool = False,
     ) -> None:
-        task = loop.create_task(
-            self._run_attempt(generation, restarted=restarted),
-            name=_names_of_tasks(type(self))[0],
-            context=self._check_context,
-        )
+        attempt = self._run_attempt(generation, restarted=restarted)
+        name = _names_of_tasks(type(self))[0]
+        task: asyncio.Task[None]
+        if eager:
+            task = asyncio.Task(  # type: ignore[call-arg]  # eager_start is new in 3.12
+                attempt, loop=loop, name=name, context=self._check_context, eager_start=True
+            )
+        else:
+            task = loop.create_task(attempt, name=name, context=self._check_context)
         if task.done():
-            return  # an eager task factory ran the whole attempt already, timer armed
+            return  # started eagerly, it ran the whole attempt and armed the next timer
         if self._generation == generation:
             self._attempt_task = task
         else:  # an eagerly started attempt was stopped before create_task() returned
