@@ -1,9 +1,11 @@
 import math
 import statistics
+from array import array
 
 import pytest
 
 from chronopype import ProcessorState
+from chronopype.processors.state import FLOAT32_MAX
 
 
 def test_defaults() -> None:
@@ -121,6 +123,15 @@ def test_execution_time_is_validated(bad: object, exc: type[Exception]) -> None:
     assert state.successful_count == 0
 
 
+def test_execution_times_beyond_float32_are_rejected() -> None:
+    state = ProcessorState()
+    state.record_execution(FLOAT32_MAX)  # the largest the window can hold
+    assert state.max_execution_time == FLOAT32_MAX
+    with pytest.raises(ValueError, match=r"at most 3\.4028234663852886e\+38 seconds"):
+        state.record_execution(3.5e38)
+    assert state.successful_count == 1
+
+
 def test_record_error_rejects_non_exceptions() -> None:
     with pytest.raises(TypeError, match="exc must be an exception"):
         ProcessorState().record_error("boom", 1.0)  # type: ignore[arg-type]
@@ -138,4 +149,4 @@ def test_memory_stays_bounded_over_many_records() -> None:
         state.record_execution(i / 1000)
     assert len(state.execution_times) == 10
     assert state.successful_count == 10_000
-    assert state.max_execution_time == 9.999
+    assert state.max_execution_time == array("f", [9.999])[0]  # stored as float32
