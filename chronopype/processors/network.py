@@ -124,7 +124,7 @@ _task_names: weakref.WeakKeyDictionary[type, tuple[str, str]] = weakref.WeakKeyD
 
 
 # Python 3.12+ can start a task eagerly: an attempt whose check and hooks finish without
-# suspending then runs to its end inside the timer's callback, and its task never waits in
+# suspending then runs to its end in the callback that starts it, and its task never waits in
 # the loop's ready queue (in a saturated loop, thousands of them would).
 _EAGER_START = sys.version_info >= (3, 12)
 
@@ -223,7 +223,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._network_error_wait_time = 60.0
         self._hook_timeout = 30.0
         # The check loop is one of these two at any moment while active and not paused: the
-        # task running an attempt, or the timer that will start the next one (see checking).
+        # task running an attempt, or the timer that will start the next one (check_loop_active).
         self._attempt_task: asyncio.Task[None] | None = None
         # (Or, for the moment between the timer firing and the attempt starting, the handle
         # that will start it.)
@@ -329,8 +329,9 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
         The loop is timer-driven. While it runs, exactly one of two things exists: the task
         running an attempt (one check and the transitions and hooks it causes), or, between
-        attempts, the single timer that will start the next one. An idle processor holds no
-        task, coroutine or future. When this is False, neither exists.
+        attempts, the single timer that will start the next one (once it fired, the callback
+        it scheduled to do so). An idle processor holds no task, coroutine or future. When
+        this is False, neither exists.
         """
         return self._attempt_task is not None or self._idle_timer is not None
 
