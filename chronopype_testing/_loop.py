@@ -79,6 +79,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     # asyncio internals this loop builds on (stable from 3.11 through 3.13).
     _ready: collections.deque[asyncio.Handle]
+    _closed: bool
     _stopping: bool
     _debug: bool
     _timer_cancelled_count: int
@@ -177,6 +178,20 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     # -- timers ----------------------------------------------------------------------
 
+    def call_soon(
+        self,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
+        context: Context | None = None,
+    ) -> asyncio.Handle:
+        if self._closed or self._debug:
+            return super().call_soon(callback, *args, context=context)
+        # The checks the base class makes are for closed and debug loops only; every task
+        # step and future callback comes through here, so skip its two extra calls.
+        handle = asyncio.Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
+
     def call_later(
         self,
         delay: float,
@@ -186,14 +201,22 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
     ) -> asyncio.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
-        when = self._now + delay
-        if delay > 0 and when <= self._now:
+        now = self._now
+        when = now + delay
+        if delay > 0 and when <= now:
             # A positive delay below the float resolution of now must still move time,
             # or a retry loop sleeping that delay would spin forever at one instant.
-            when = math.nextafter(self._now, math.inf)
-        timer = self.call_at(when, callback, *args, context=context)
-        if timer._source_traceback:  # type: ignore[attr-defined]
-            del timer._source_traceback[-1]  # type: ignore[attr-defined]
+            when = math.nextafter(now, math.inf)
+        if self._closed or self._debug or when != when:
+            timer = self.call_at(when, callback, *args, context=context)
+            if timer._source_traceback:  # type: ignore[attr-defined]
+                del timer._source_traceback[-1]  # type: ignore[attr-defined]
+            return timer
+        # The hot path of every asyncio.sleep(): call_at's checks, minus the ones that only
+        # matter for closed or debug loops and NaN, which took the path above.
+        timer = asyncio.TimerHandle(when, callback, args, self, context)
+        heapq.heappush(self._timers, (when, next(self._timer_order), timer))
+        timer._scheduled = True  # type: ignore[attr-defined]
         return timer
 
     def call_at(
