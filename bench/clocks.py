@@ -34,12 +34,6 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LEGACY_PYTHON = REPO_ROOT / ".bench" / "legacy" / "bin" / "python"
-PYTHON_313_CANDIDATES = (
-    Path.home() / ".pyenv" / "versions" / "3.13.0" / "bin" / "python3.13",
-    Path("/usr/local/bin/python3.13"),
-    Path("/usr/bin/python3.13"),
-)
 
 
 # -- the worker: runs inside one implementation's interpreter --------------------------------
@@ -111,14 +105,6 @@ def _measure(implementation: str, processor_counts: list[int], ticks: int) -> di
 # -- the driver -------------------------------------------------------------------------------
 
 
-def _python_313() -> Path:
-    for candidate in PYTHON_313_CANDIDATES:
-        if candidate.exists():
-            return candidate
-    looked_in = ", ".join(map(str, PYTHON_313_CANDIDATES))
-    raise SystemExit(f"no Python 3.13 found (looked in: {looked_in})")
-
-
 def _run_worker(
     python: Path, implementation: str, processor_counts: list[int], ticks: int
 ) -> dict[str, Any]:
@@ -145,9 +131,9 @@ def main() -> None:
         print(json.dumps(_measure(args.worker, args.processors, args.ticks)))
         return
 
-    if not LEGACY_PYTHON.exists():
-        raise SystemExit(f"{LEGACY_PYTHON} is missing: run `bash bench/setup.sh` first")
-    pythons = {"ours": _python_313(), "legacy": LEGACY_PYTHON}
+    from _interpreters import ours_and_legacy  # drivers only: workers run with -I
+
+    pythons = ours_and_legacy()
     rates: dict[str, dict[int, list[float]]] = {
         name: {n: [] for n in args.processors} for name in pythons
     }

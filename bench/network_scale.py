@@ -60,12 +60,6 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LEGACY_PYTHON = REPO_ROOT / ".bench" / "legacy" / "bin" / "python"
-PYTHON_313_CANDIDATES = (
-    Path.home() / ".pyenv" / "versions" / "3.13.0" / "bin" / "python3.13",
-    Path("/usr/local/bin/python3.13"),
-    Path("/usr/bin/python3.13"),
-)
 IMPLEMENTATIONS = ("ours", "legacy")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -349,18 +343,12 @@ def _worker(args: argparse.Namespace) -> dict[str, Any]:
 # -- the driver -------------------------------------------------------------------------------
 
 
-def _python_313() -> Path:
-    for candidate in PYTHON_313_CANDIDATES:
-        if candidate.exists():
-            return candidate
-    looked_in = ", ".join(map(str, PYTHON_313_CANDIDATES))
-    raise SystemExit(f"no Python 3.13 found (looked in: {looked_in})")
-
-
 class Driver:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.pythons = {"ours": _python_313(), "legacy": LEGACY_PYTHON}
+        from _interpreters import ours_and_legacy  # drivers only: workers run with -I
+
+        self.pythons = ours_and_legacy()
         self.origins: dict[str, str] = {}
         self.rows: list[tuple[str, str, float | None, float | None, str]] = []
         self.problems: list[str] = []
@@ -482,8 +470,6 @@ def main() -> None:
     if args.quick:
         args.fill_cap, args.cpu_seconds, args.lag_seconds = 2.0, 2.0, 2.0
         args.repeats = 1
-    if not LEGACY_PYTHON.exists():
-        raise SystemExit(f"{LEGACY_PYTHON} is missing: run `bash bench/setup.sh` first")
     parts = set(args.parts.split(","))
     unknown = parts - {"a", "b", "c", "d", "lag"}
     if unknown:
