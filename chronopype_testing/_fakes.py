@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple, Self
 
+from chronopype._checks import finite_number
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._recorder import Transition, _TimeSource
 
@@ -30,10 +31,8 @@ CONNECTED_OUTCOME = "CONNECTED"
 
 
 def _check_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
-    seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0:
+    seconds = finite_number(name, value, unit="seconds")
+    if seconds < 0:
         raise ValueError(f"{name} must be finite and >= 0, got {seconds!r}")
     return seconds
 

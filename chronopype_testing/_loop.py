@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 import time_machine
 
+from chronopype._checks import finite_number
+
 __all__ = ["DEFAULT_START", "FakeClock", "VirtualTimeDeadlock"]
 
 _T = TypeVar("_T")
@@ -44,11 +46,7 @@ class VirtualTimeDeadlock(RuntimeError):
 
 
 def _check_duration(name: str, value: object, *, allow_zero: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    seconds = float(value)
-    if not math.isfinite(seconds):
-        raise ValueError(f"{name} must be finite, got {seconds!r}")
+    seconds = finite_number(name, value, unit="seconds")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {seconds!r}")
     return seconds

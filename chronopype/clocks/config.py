@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
+
+from chronopype._checks import finite_number
 
 __all__ = ["ClockConfig", "ClockMode"]
 
@@ -14,15 +15,6 @@ class ClockMode(Enum):
 
     REALTIME = 1
     BACKTEST = 2
-
-
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {number!r}")
-    return number
 
 
 def _count(name: str, value: object, minimum: int) -> int:
@@ -73,13 +65,13 @@ class ClockConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.clock_mode, ClockMode):
             raise TypeError(f"clock_mode must be a ClockMode, got {self.clock_mode!r}")
-        tick_size = _number("tick_size", self.tick_size)
+        tick_size = finite_number("tick_size", self.tick_size)
         if tick_size <= 0:
             raise ValueError(f"tick_size must be > 0, got {tick_size!r}")
-        start_time = _number("start_time", self.start_time)
+        start_time = finite_number("start_time", self.start_time)
         if start_time < 0:
             raise ValueError(f"start_time must be >= 0 (epoch seconds), got {start_time!r}")
-        end_time = _number("end_time", self.end_time)
+        end_time = finite_number("end_time", self.end_time)
         if end_time < 0:
             raise ValueError(f"end_time must be >= 0 (0 means no end), got {end_time!r}")
         if end_time != 0 and end_time <= start_time:
@@ -92,7 +84,7 @@ class ClockConfig:
                 f"end_time - start_time ({end_time - start_time!r}) is shorter than one "
                 f"tick_size ({tick_size!r}): the clock would never tick"
             )
-        processor_timeout = _number("processor_timeout", self.processor_timeout)
+        processor_timeout = finite_number("processor_timeout", self.processor_timeout)
         if processor_timeout <= 0:
             raise ValueError(f"processor_timeout must be > 0, got {processor_timeout!r}")
         _count("max_retries", self.max_retries, 0)

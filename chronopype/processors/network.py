@@ -28,6 +28,7 @@ from enum import Enum
 from numbers import Real
 from typing import Any, ClassVar
 
+from chronopype._checks import finite_number
 from chronopype.processors.tick import TickProcessor
 
 __all__ = ["NetworkProcessor", "NetworkStatus", "StatusListener"]
@@ -64,14 +65,7 @@ _CoroutineType = types.CoroutineType
 
 
 def _seconds_setting(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(
-            f"{name} must be a number of seconds, got {value!r} ({type(value).__name__})"
-        )
-    seconds = float(value)
-    if not math.isfinite(seconds):
-        raise ValueError(f"{name} must be finite, got {seconds}")
-    return max(seconds, MIN_SETTING_SECONDS)
+    return max(finite_number(name, value, unit="seconds"), MIN_SETTING_SECONDS)
 
 
 def _timeout_argument(name: str, value: object, *, allow_none: bool) -> float | None:
