@@ -95,7 +95,10 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("usage: chronopype-sim")
+    # One line: what is wrong and where to look, never a traceback.
+    assert captured.err.startswith("chronopype-sim: error: ")
+    assert captured.err.endswith(" (see chronopype-sim --help)\n")
+    assert captured.err.count("\n") == 1
     return captured.err
 
 
@@ -124,6 +127,25 @@ def test_detection_and_recovery_delays_follow_the_backoff_schedule_exactly(
         "recovery_delay": reconnected - 3900.0,
         "checks": len(failed),
         "note": "",
+        "check_log": [
+            *({"started": t, "finished": t, "connected": False, "why": "outage"} for t in failed),
+            {
+                "started": reconnected,
+                "finished": reconnected,
+                "connected": True,
+                "why": "connected",
+            },
+        ],
+        "check_log_left_out": 0,
+        "check_log_end": [],
+        # The network came back during the wait after the 9th failure: backoff_delay(9).
+        "recovery_wait": {
+            "failed_check_at": failed[-1],
+            "waited": reconnected - failed[-1],
+            "kind": "backoff",
+            "failures_in_a_row": 9,
+            "backoff_base": 256.0,
+        },
     }
     # 3610, then 1, 2, 4 ... 256 s (+/-10%) later: 9 failed checks before the network is back.
     assert len(failed) == 9
@@ -719,3 +741,45 @@ def test_python_dash_m_runs_a_scenario() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "  #1  0:10:00 - 0:12:00  (120 s)" in completed.stdout
     assert "0h│" + "█" * 10 in completed.stdout
+
+
+# -- bounded work --------------------------------------------------------------------------------
+
+# Peak memory the analysis may use, whatever the length of the run (tracemalloc, bytes).
+MEMORY_BOUND = 512 * 1024
+# 1 h by default (36,000 checks: keeping 32 bytes per check would already pass the bound);
+# `make test-deep` sets 720 (30 days at 0.1 s, 25.9 million checks, most of an hour).
+MEMORY_HOURS = float(os.environ.get("CHRONOPYPE_SIM_MEMORY_HOURS", "1"))
+
+
+def test_memory_is_bounded_by_outages_not_by_checks(summary_lines: list[str]) -> None:
+    import time
+    import tracemalloc
+
+    from chronopype_testing._sim_analysis import RunAnalysis
+    from chronopype_testing._sim_run import Settings, SimulatedProcessor, simulate
+
+    horizon = MEMORY_HOURS * 3600.0
+    # One-minute outages, one every tenth of the run.
+    outages = [Outage(horizon * k / 10, horizon * k / 10 + 60.0) for k in range(1, 10)]
+    analysis = RunAnalysis(horizon, outages)
+    tracemalloc.start()
+    began = time.perf_counter()
+    try:
+        simulate(SimulatedProcessor, outages, horizon, Settings(0.1), 0, analysis)
+        analysis.finish()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - began
+
+    down = sum(o.duration for o in outages)
+    # Every 0.1 s while connected: the run really did make that many checks.
+    assert analysis.total_checks > (horizon - down - 9 * 120.0) / 0.1
+    assert [r.note for r in analysis.outages] == [""] * 9
+    assert peak < MEMORY_BOUND, f"peak {peak} bytes for {analysis.total_checks} checks"
+    summary_lines.append(
+        f"sim memory: {MEMORY_HOURS:g} h at 0.1 s, {analysis.total_checks} checks: "
+        f"tracemalloc peak {peak / 1024:.0f} kB (bound {MEMORY_BOUND // 1024} kB), "
+        f"{elapsed:.1f} s real time under tracemalloc"
+    )
