@@ -139,9 +139,7 @@ class RunAnalysis:
         # Worst severity per minute of the run.
         self.minute_severity = bytearray(math.ceil(horizon / MINUTE))
         self.checks: list[CheckOutcome] | None = [] if keep_checks else None
-        self.segments: list[tuple[float, float, NetworkStatus]] | None = (
-            [] if keep_checks else None
-        )
+        self.segments: list[tuple[float, float, NetworkStatus]] | None = [] if keep_checks else None
         self.transitions: list[tuple[float, NetworkStatus, NetworkStatus]] | None = (
             [] if keep_transitions else None
         )
@@ -177,7 +175,9 @@ class RunAnalysis:
                     failed = active._last_failure
                     kind = "error wait" if failed.why == "raised" else "backoff"
                     active.cause = WaitCause(
-                        failed.started, outcome.started - failed.finished, kind,
+                        failed.started,
+                        outcome.started - failed.finished,
+                        kind,
                         active._failures_then,
                     )
             else:

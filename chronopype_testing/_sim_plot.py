@@ -15,7 +15,7 @@ from typing import Any
 from chronopype.processors.network import NetworkStatus
 from chronopype_testing._sim_analysis import MINUTE, RunAnalysis
 
-__all__ = ["PLOT_FORMATS", "check_plot_path", "load_pyplot", "write_plot"]
+__all__ = ["PLOT_FORMATS", "check_plot_path", "draw", "load_pyplot", "write_plot"]
 
 HOUR = 3600.0
 # What matplotlib's Agg backend writes; the file name's suffix picks the format.
@@ -37,6 +37,8 @@ def check_plot_path(path: str) -> str | None:
     """Why ``path`` cannot take the picture (checked before simulating), or None."""
     if not path or path.endswith(os.sep):
         return f"--plot {path!r} is not a file name"
+    if os.path.isdir(path):
+        return f"--plot {path!r} is a directory"
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
         return (
@@ -44,8 +46,6 @@ def check_plot_path(path: str) -> str | None:
             + ", ".join(f".{fmt}" for fmt in PLOT_FORMATS)
             + " (the suffix picks the image format)"
         )
-    if os.path.isdir(path):
-        return f"--plot {path!r} is a directory"
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         return f"--plot {path!r}: the directory {directory} does not exist"
@@ -74,8 +74,18 @@ def _row_spans(
 
 def write_plot(analysis: RunAnalysis, path: str, *, title: str) -> None:
     """Draw the run (it must have been analysed with ``keep_checks=True``) to ``path``."""
+    pyplot = load_pyplot()
+    figure = draw(analysis, title=title)
+    try:
+        figure.savefig(path, dpi=120)
+    finally:
+        pyplot.close(figure)
+
+
+def draw(analysis: RunAnalysis, *, title: str) -> Any:
+    """The matplotlib figure for the run; the caller closes it (``pyplot.close``)."""
     if analysis.segments is None or analysis.checks is None:
-        raise ValueError("write_plot needs a RunAnalysis made with keep_checks=True")
+        raise ValueError("draw needs a RunAnalysis made with keep_checks=True")
     pyplot = load_pyplot()
     patches = importlib.import_module("matplotlib.patches")
     lines = importlib.import_module("matplotlib.lines")
@@ -86,8 +96,10 @@ def write_plot(analysis: RunAnalysis, path: str, *, title: str) -> None:
         for hour in range(hours):
             low, high = hour * HOUR, (hour + 1) * HOUR
             shaded = [
-                ((max(r.outage.start, low) - low) / MINUTE,
-                 (min(r.outage.end, high) - max(r.outage.start, low)) / MINUTE)
+                (
+                    (max(r.outage.start, low) - low) / MINUTE,
+                    (min(r.outage.end, high) - max(r.outage.start, low)) / MINUTE,
+                )
                 for r in analysis.outages
                 if r.outage.end > low and r.outage.start < high
             ]
@@ -117,14 +129,17 @@ def write_plot(analysis: RunAnalysis, path: str, *, title: str) -> None:
             patches.Patch(color=_COLOURS[_S.NOT_CONNECTED], label="not connected"),
             patches.Patch(color=_COLOURS[_S.ERROR], label="error"),
             patches.Patch(color=_OUTAGE_COLOUR, label="outage (network down)"),
-            lines.Line2D([], [], color=_SUCCEEDED_COLOUR, marker="|", linestyle="",
-                         label="check succeeded"),
-            lines.Line2D([], [], color=_FAILED_COLOUR, marker="x", linestyle="",
-                         label="check failed"),
+            lines.Line2D(
+                [], [], color=_SUCCEEDED_COLOUR, marker="|", linestyle="", label="check succeeded"
+            ),
+            lines.Line2D(
+                [], [], color=_FAILED_COLOUR, marker="x", linestyle="", label="check failed"
+            ),
         ]
         figure.legend(
             handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False
         )
-        figure.savefig(path, dpi=120)
-    finally:
+    except BaseException:
         pyplot.close(figure)
+        raise
+    return figure

@@ -262,9 +262,7 @@ def never_connected_warning(processor_name: str, analysis: RunAnalysis) -> str:
 # -- reports ------------------------------------------------------------------------------------
 
 
-def text_report(
-    analysis: RunAnalysis, header: ReportHeader, *, ascii_only: bool = False
-) -> str:
+def text_report(analysis: RunAnalysis, header: ReportHeader, *, ascii_only: bool = False) -> str:
     lines = [
         f"chronopype-sim: {header.hours:g} h of virtual time ({format_seconds(analysis.horizon)}),"
         f" seed {header.seed}",

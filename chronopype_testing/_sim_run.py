@@ -265,8 +265,12 @@ def _instrument(
         except BaseException:
             observer.check_finished(CheckOutcome(began, loop.time(), False, "raised"))
             raise
-        why = _OUTCOME_NAMES.get(result, "raised") if isinstance(result, NetworkStatus) else (
-            "raised"  # the processor treats a bad value as a raised check
+        why = (
+            _OUTCOME_NAMES.get(result, "raised")
+            if isinstance(result, NetworkStatus)
+            else (
+                "raised"  # the processor treats a bad value as a raised check
+            )
         )
         observer.check_finished(
             CheckOutcome(began, loop.time(), result is NetworkStatus.CONNECTED, why)

@@ -277,8 +277,13 @@ def _progress_bar(horizon: float, label: str) -> Iterator[Callable[[float], None
         return
     total = horizon / 3600.0
     with tqdm(
-        total=round(total, 3), desc=label, unit="h", file=sys.stderr, leave=False,
-        dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:g}/{total:g} "
+        total=round(total, 3),
+        desc=label,
+        unit="h",
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:g}/{total:g} "
         "virtual h [{elapsed}<{remaining}]",
     ) as bar:
         done = 0.0
