@@ -41,6 +41,15 @@ def summary_lines(request: pytest.FixtureRequest) -> list[str]:
     return request.config.stash.setdefault(_SUMMARY, [])
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "pytester" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pytester)
+    # Long tests first (a stable sort): under pytest-xdist the PostgreSQL chaos test then runs
+    # on one worker while the others share the rest, instead of starting last and running alone.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     lines = terminalreporter.config.stash.get(_SUMMARY, [])
     if lines:

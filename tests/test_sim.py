@@ -713,6 +713,7 @@ def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
 # -- the command line ---------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_python_dash_m_help() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "chronopype_testing.sim", "--help"],
@@ -730,6 +731,7 @@ def test_python_dash_m_help() -> None:
         assert flag in completed.stdout
 
 
+@pytest.mark.subprocess
 def test_python_dash_m_runs_a_scenario() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "chronopype_testing.sim", "--hours", "1", "--outage", "10m:12m"],
@@ -754,6 +756,7 @@ MEMORY_BOUND = 512 * 1024
 MEMORY_HOURS = float(os.environ.get("CHRONOPYPE_SIM_MEMORY_HOURS", "1"))
 
 
+@pytest.mark.slow  # a few seconds under tracemalloc; not in `make quick`
 def test_memory_is_bounded_by_outages_not_by_checks(summary_lines: list[str]) -> None:
     import time
     import tracemalloc
