@@ -9,7 +9,6 @@ tests start. A new block that none of these runs fails ``test_every_block_is_run
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -86,7 +85,6 @@ def test_the_readme_database_processor_runs_against_postgresql(
     script.write_text(_blocks()["database_processor_demo.py"], encoding="utf-8")
     dsn = postgres_server.dsn()
     asyncio.run(_drop_table(dsn))
-    project = str(README.parent)
 
     completed = subprocess.run(
         [sys.executable, str(script), dsn],
@@ -94,11 +92,7 @@ def test_the_readme_database_processor_runs_against_postgresql(
         text=True,
         check=False,
         timeout=120,
-        cwd=tmp_path,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([project, os.environ.get("PYTHONPATH", "")]),
-        },
+        cwd=tmp_path,  # as a user would: chronopype as installed, not from this checkout
     )
 
     assert completed.returncode == 0, completed.stderr
