@@ -99,3 +99,17 @@ def test_the_readme_database_processor_runs_against_postgresql(
     assert completed.stdout == "inserted 3, skipped 0\n"
     rows = asyncio.run(_rows(dsn))
     assert len(rows) == 3 and rows == sorted(rows)
+
+
+def test_the_readme_simulator_output_is_what_make_demo_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from chronopype_testing.sim import main
+
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"```\n\$ make demo +# chronopype-sim (.*?)\n(.*?)```", text, re.DOTALL)
+    assert block is not None
+    argv, shown = block[1].split(), block[2]
+
+    assert main(argv) == 0
+    assert capsys.readouterr().out == shown
