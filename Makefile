@@ -9,7 +9,7 @@ PYVER := $(shell $(PYEXE) -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 STAMP := $(VENV)/.installed-$(PYVER)
 # The demo installs only the simulator's own extra, read from pyproject.toml (one list).
 DEMO_STAMP := $(VENV)/.demo-installed-$(PYVER)
-SIM_DEPS = $(shell $(PYEXE) -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["sim"]))')
+SIM_DEPS = $(shell $(PYEXE) -c 'import shlex, tomllib; print(shlex.join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["sim"]))')
 # pytest-xdist workers for `make test`: the PostgreSQL chaos test (about 40 s) runs first on
 # one worker while the other works through the rest.
 WORKERS ?= 2
