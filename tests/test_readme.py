@@ -49,7 +49,9 @@ def test_the_readme_test_files_pass(pytester: pytest.Pytester, name: str, mode: 
         source = "import pytest\n" + source.replace(
             "async def test_", "@pytest.mark.asyncio\nasync def test_"
         )
-    pytester.makeini(f"[pytest]\nasyncio_mode = {mode}\n")
+    pytester.makeini(
+        f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n"
+    )
     pytester.makepyfile(**{name.removesuffix(".py"): source})
     result = pytester.runpytest_inprocess("--strict-markers", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
