@@ -426,7 +426,11 @@ def _main(argv: Sequence[str] | None) -> int:
     sys.stdout.flush()
     if args.plot is not None:
         title = f"{PROG}: {args.hours:g} h, seed {args.seed}, processor {processor_name}"
-        write_plot(results[0][1], args.plot, title=title)
+        try:
+            write_plot(results[0][1], args.plot, title=title)
+        except OSError as exc:  # checked before the run, but the disk can still say no
+            print(f"{PROG}: error: cannot write {args.plot}: {exc}", file=sys.stderr)
+            return 1
         print(f"{PROG}: wrote the timeline to {args.plot}", file=sys.stderr)
     for label, analysis in results:
         if analysis.never_connected:

@@ -1105,3 +1105,22 @@ def test_plot_marks_every_check_shades_outages_and_keeps_the_legend_clear(hours:
         ]
     finally:
         pyplot.close(figure)
+
+
+def test_a_plot_the_disk_refuses_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    from chronopype_testing import sim
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sim, "write_plot", disk_full)
+    picture = tmp_path / "x.png"
+
+    assert main(["--hours", "1", "--plot", str(picture)]) == 1
+
+    err = capsys.readouterr().err
+    assert f"chronopype-sim: error: cannot write {picture}: [Errno 28] No space left" in err
+    assert "Traceback" not in err
