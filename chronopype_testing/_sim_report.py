@@ -383,7 +383,11 @@ def compare_report(
         for number in range(len(a.outages)):
             outage = a.outages[number].outage
             row = [f"#{number + 1}", format_clock(outage.start), format_clock(outage.end)]
-            row += [_seconds_or_dash(r.outages[number].detection_delay) for _, r in runs]
+            row += [
+                "missed" if r.outages[number].note.startswith("missed")
+                else _seconds_or_dash(r.outages[number].detection_delay)
+                for _, r in runs
+            ]  # fmt: skip
             row += [_seconds_or_dash(r.outages[number].recovery_delay) for _, r in runs]
             row += [str(r.outages[number].checks) for _, r in runs]
             rows.append(row)

@@ -1124,3 +1124,12 @@ def test_a_plot_the_disk_refuses_is_a_one_line_error(
     err = capsys.readouterr().err
     assert f"chronopype-sim: error: cannot write {picture}: [Errno 28] No space left" in err
     assert "Traceback" not in err
+
+
+def test_compare_names_an_outage_one_setting_missed(capsys: pytest.CaptureFixture[str]) -> None:
+    # Checks at 3600 and 3610 (A) see it; at 3600 and 3630 (B) they do not.
+    out, _ = run(capsys, "--hours", "2", "--outage", "3605:3615", "--compare", "interval=30")
+
+    row = next(line for line in out.splitlines() if line.startswith("  #1 "))
+    assert row.split()[:6] == ["#1", "1:00:05", "1:00:15", "5", "s", "missed"]
+    assert row.split()[-2:] == ["1", "0"]  # checks inside it: A 1, B 0
