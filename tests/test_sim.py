@@ -1132,4 +1132,5 @@ def test_compare_names_an_outage_one_setting_missed(capsys: pytest.CaptureFixtur
 
     row = next(line for line in out.splitlines() if line.startswith("  #1 "))
     assert row.split()[:6] == ["#1", "1:00:05", "1:00:15", "5", "s", "missed"]
-    assert row.split()[-2:] == ["1", "0"]  # checks inside it: A 1, B 0
+    # Checks inside it: A at 3610, then after backoffs of ~1 and ~2 s; B none.
+    assert row.split()[-2:] == ["3", "0"]
