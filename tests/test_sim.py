@@ -1135,3 +1135,19 @@ def test_compare_names_an_outage_one_setting_missed(capsys: pytest.CaptureFixtur
     assert row.split()[:6] == ["#1", "1:00:05", "1:00:15", "5", "s", "missed"]
     # Checks inside it: A at 3610, then after backoffs of ~1 and ~2 s; B none.
     assert row.split()[-2:] == ["3", "0"]
+
+
+def test_without_tqdm_a_terminal_gets_no_progress_and_the_run_still_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
+
+    assert main(["--hours", "1", "--outage", "10m:12m", "--json"]) == 0
+    assert terminal.getvalue().startswith("chronopype-sim: simulated 1 h of virtual time in ")
+    assert terminal.getvalue().count("\n") == 1
