@@ -593,11 +593,15 @@ def test_unexpected_error_in_the_loop_is_logged_and_survived(
         first, _ = error_records(caplog, "the network check loop failed")
         assert first.exc_info is not None and isinstance(first.exc_info[1], ArithmeticError)
         assert processor.state.error_count == 2
+        # The defect is caught before the status settles: CONNECTING -> ERROR, never the
+        # illegal NOT_CONNECTED -> ERROR (machine.defect_status).
         assert processor.transitions[1:4] == [
             (NOT_CONNECTED, CONNECTING),
-            (CONNECTING, NOT_CONNECTED),
-            (NOT_CONNECTED, ERROR),
+            (CONNECTING, ERROR),
+            (ERROR, CONNECTING),
         ]
+        assert [d.kind for d in processor.recorded_defects] == ["loop_error", "loop_error"]
+        assert [d.at for d in processor.recorded_defects] == [0.0, 60.0]
         await finish(processor)
 
     run_scenario(caplog, scenario)
