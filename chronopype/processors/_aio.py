@@ -14,7 +14,6 @@ Written once, here, so that ``network.py`` reads as the state machine it is:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import sys
 import threading
@@ -157,32 +156,57 @@ async def bounded_call(
     return result, failure, deadline_scope.expired()
 
 
-@types.coroutine
-def _continue(coro: Coroutine[Any, Any, Any], exc: BaseException) -> Generator[Any, None, Any]:
-    """Deliver ``exc`` to a suspended ``coro``, then await it to its end."""
-    try:
-        pending = coro.throw(exc)
-    except StopIteration as finished:
-        return finished.value
-    while True:
+class _Continuation(Coroutine[Any, Any, None]):
+    """The body of an abandoned callee's own task: delivers ``exc`` to the suspended ``coro``
+    and drives it to its end, its result and failure ignored.
+
+    A coroutine object of its own rather than an ``async def``: a task cancelled before its
+    first step never runs an ``async def`` body at all, which would drop ``coro`` suspended
+    (to be closed by the garbage collector, wherever that happens to run). This one hands
+    that first cancellation to ``coro`` like any other."""
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], exc: BaseException) -> None:
+        self._coro = coro
+        self._pending: BaseException | None = exc
+
+    def send(self, value: Any) -> Any:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            return self._forward(pending)
         try:
-            yield pending
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as thrown:
-            try:
-                pending = coro.throw(thrown)
-            except StopIteration as finished:
-                return finished.value
-            continue
+            return self._coro.send(None)
+        except StopIteration:
+            raise StopIteration from None
+        except (Exception, asyncio.CancelledError):
+            raise StopIteration from None
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self._pending = None
+        return self._forward(typ if isinstance(typ, BaseException) else typ())
+
+    def _forward(self, exc: BaseException) -> Any:
         try:
-            pending = coro.send(None)
-        except StopIteration as finished:
-            return finished.value
+            return self._coro.throw(exc)
+        except (StopIteration, Exception, asyncio.CancelledError):
+            raise StopIteration from None
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def __iter__(self) -> _Continuation:
+        return self
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self
 
 
-async def finish_abandoned(coro: Coroutine[Any, Any, Any], exc: BaseException) -> None:
-    """The body of an abandoned callee's own task: it runs on, its result ignored."""
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await _continue(coro, exc)
+def finish_abandoned(
+    coro: Coroutine[Any, Any, Any], exc: BaseException
+) -> Coroutine[Any, Any, None]:
+    """What an abandoned callee's own task runs (see ``_Continuation``)."""
+    return _Continuation(coro, exc)

@@ -6,8 +6,8 @@ module only runs the lifecycle, the attempts and the hooks:
 
 - lifecycle: ``start``/``pause``/``resume``/``stop`` begin and end a ``_Run``, the one object
   per running check loop (its context, its attempt task or idle timer, the status a pause
-  restores). "Is the loop running" is ``self._current_run is not None``; "is this attempt stale" is
-  ``run is not self._current_run``.
+  restores). "Is the loop running" is ``self._live_run() is not None``; "is this attempt
+  stale" is ``run is not self._current_run``.
 - attempt: classify (``_check``) -> decide (``machine.decide``) -> execute (``_execute``).
   Each attempt runs in a task of its own, which ends by arming one timer for the next attempt,
   so an idle processor holds a timer handle and nothing else.
@@ -307,7 +307,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         it scheduled to do so). An idle processor holds no task, coroutine or future. When
         this is False, neither exists. An eagerly started attempt sees True from its start.
         """
-        return self._current_run is not None
+        return self._live_run() is not None
 
     @property
     def rng(self) -> random.Random:
@@ -405,7 +405,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     def pause(self) -> None:
         """Stop checking while staying active. CONNECTED stays CONNECTED; an interrupted attempt
         reverts to the status it would have left behind (NOT_CONNECTED or ERROR)."""
-        run = self._current_run
+        run = self._live_run()
         if run is None:
             return
         self._end_run()
@@ -413,7 +413,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     def resume(self) -> None:
         """Restart the check loop (checking at once) if active and not already running."""
-        if not self.state.is_active or self._current_run is not None:
+        if not self.state.is_active or self._live_run() is not None:
             return
         loop = _running_loop("resume")
         self._spawn_attempt(loop, self._begin_run(), restarted=True)
@@ -556,6 +556,21 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             self._notices = None
 
     # -- one run of the check loop -----------------------------------------------------------
+
+    def _live_run(self) -> _Run | None:
+        """The current run, unless its attempt task was cancelled before its first step (so
+        its body never ran to arm the next timer): then the run is over, as if paused."""
+        run = self._current_run
+        if run is not None and run.task is not None and run.task.done():
+            self._current_run = None
+            self._record_defect(
+                "attempt_cancelled",
+                "the attempt task was cancelled from outside before it started; the check "
+                "loop is paused (resume() restarts it)",
+                level=logging.WARNING,
+            )
+            return None
+        return run
 
     def _begin_run(self) -> _Run:
         run = self._current_run = _Run(contextvars.copy_context())  # what create_task() would make
@@ -718,10 +733,12 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     async def _execute(self, run: _Run, decision: Decision) -> float:
         """Carry out ``decision`` (see ``machine.Decision`` for the order)."""
-        if decision.start_network and not await self._start_network(run):
+        if decision.start_network:
+            started = await self._start_network(run)
             if run is not self._current_run:
                 return 0.0
-            decision = machine.decide(self._status, AttemptOutcome.START_NETWORK_FAILED)
+            if not started:
+                decision = machine.decide(self._status, AttemptOutcome.START_NETWORK_FAILED)
         if decision.reset_retries:
             self.state.retry_count = 0
         else:
