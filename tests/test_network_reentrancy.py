@@ -569,3 +569,40 @@ def test_listener_failures_are_defects_and_harmless(caplog: pytest.LogCaptureFix
         await finish(processor)
 
     run_fake(caplog, scenario)
+
+
+def test_the_processor_fixture_fails_a_test_with_an_illegal_transition(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        asyncio_mode = auto
+        asyncio_default_fixture_loop_scope = function
+        """
+    )
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        from chronopype import NetworkStatus
+
+
+        async def test_forces_an_illegal_change(fake_network_processor):
+            processor = fake_network_processor()
+            await asyncio.sleep(1)
+            assert processor.network_status is NetworkStatus.CONNECTED
+            processor._set_status(NetworkStatus.ERROR)  # refused, recorded
+            assert processor.network_status is NetworkStatus.CONNECTED
+
+
+        async def test_legal_only(fake_network_processor):
+            processor = fake_network_processor()
+            await asyncio.sleep(1)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*at loop time 1.0: CONNECTED -> ERROR is not a legal transition*"]
+    )
