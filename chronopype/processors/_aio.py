@@ -2,12 +2,13 @@
 
 Written once, here, so that ``network.py`` reads as the state machine it is:
 
-- ``bounded_call``: call a check or hook and await it until a deadline, running it first to
-  its first suspension (most checks never suspend, and those need no timer), telling a
-  cancellation the caller requested from one the callee leaked, and abandoning a callee that
-  swallows the deadline's cancellation for longer than a grace period.
+- ``begin_call`` + ``await_bounded``: call a check or hook and await it until a deadline,
+  running it first to its first suspension (most checks never suspend, and those need no
+  timer), telling a cancellation the caller requested from one the callee leaked, and
+  abandoning a callee that swallows the deadline's cancellation for longer than a grace
+  period (``finish_abandoned`` is what then drives it).
 - ``start_task``: create a task, eagerly on Python 3.12+ when asked.
-- ``TIMER_CONTEXT``: an empty context per thread for timer callbacks that start tasks
+- ``timer_context()``: an empty context per thread for timer callbacks that start tasks
   eagerly (an eager task enters its own context, which therefore must not be the caller's).
 """
 
@@ -21,7 +22,15 @@ import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["EAGER_START", "Abandon", "bounded_call", "start_task", "timer_context"]
+__all__ = [
+    "EAGER_START",
+    "Abandon",
+    "await_bounded",
+    "begin_call",
+    "finish_abandoned",
+    "start_task",
+    "timer_context",
+]
 
 #: Python 3.12+ can start a task eagerly: an attempt whose check and hooks finish without
 #: suspending then runs to its end in the callback that starts it, and its task never waits in
@@ -30,8 +39,9 @@ EAGER_START = sys.version_info >= (3, 12)
 
 _CoroutineType = types.CoroutineType
 
-#: Receives a coroutine given up on (still suspended) and the cancellation to deliver to it.
-Abandon = Callable[[Coroutine[Any, Any, Any], BaseException], None]
+#: Receives a coroutine given up on (still suspended), the cancellation to deliver to it, and
+#: the label ``await_bounded`` was given.
+Abandon = Callable[[Coroutine[Any, Any, Any], BaseException, str], None]
 
 
 class _TimerContexts(threading.local):
@@ -80,7 +90,11 @@ class _Grace:
 
 @types.coroutine
 def _drive(
-    coro: Coroutine[Any, Any, Any], pending: object, grace_seconds: float, abandon: Abandon
+    coro: Coroutine[Any, Any, Any],
+    pending: object,
+    grace_seconds: float,
+    abandon: Abandon,
+    label: str,
 ) -> Generator[Any, None, Any]:
     """Await ``coro``, which already ran up to its first suspension, where it yielded
     ``pending``: hand that to the task and go on as a plain ``await coro`` would, except that
@@ -97,7 +111,7 @@ def _drive(
             except BaseException as exc:  # a cancellation: deliver it to the callee
                 if grace is not None and grace.fired:
                     grace.task.uncancel()  # our own request; the caller sees the one before
-                    abandon(coro, exc)
+                    abandon(coro, exc, label)
                     raise
                 try:
                     pending = coro.throw(exc)
@@ -121,31 +135,47 @@ async def _awaiting(awaitable: Any) -> Any:
     return await awaitable
 
 
-async def bounded_call(
-    call: Callable[[], Any], deadline: float, grace_seconds: float, abandon: Abandon
+def begin_call(call: Callable[[], Any]) -> tuple[Coroutine[Any, Any, Any] | None, Any, Any]:
+    """Call ``call()`` and run what it returns up to its first suspension.
+
+    ``(coroutine, what it yielded, None)`` if it suspended, for ``await_bounded``; else
+    ``(None, its result, None)`` or ``(None, None, what it raised)``. A callee that finishes
+    without suspending (a pool's cached state, a flag, the default no-op hooks) can never be
+    timed out by the loop, so it needs no timer and no task switch. A ``CancelledError``
+    raised here, synchronously, was never requested: it is a failure like any other.
+    """
+    try:
+        awaitable = call()
+        coro = awaitable if type(awaitable) is _CoroutineType else _awaiting(awaitable)
+        return coro, coro.send(None), None
+    except StopIteration as finished:
+        return None, finished.value, None
+    except (Exception, asyncio.CancelledError) as exc:
+        return None, None, exc
+
+
+async def await_bounded(
+    coro: Coroutine[Any, Any, Any],
+    pending: object,
+    deadline: float,
+    grace_seconds: float,
+    abandon: Abandon,
+    label: str,
 ) -> tuple[object, BaseException | None, bool]:
-    """Call ``call()`` and await what it returns until loop time ``deadline``: (its result,
-    what it raised or None, whether the deadline expired).
+    """Await ``coro`` (suspended by ``begin_call`` where it yielded ``pending``) until loop
+    time ``deadline``: (its result, what it raised or None, whether the deadline expired).
 
     The deadline counts even if the callee swallowed its cancellation; one that keeps waiting
     ``grace_seconds`` past that is abandoned (see ``_drive``). A ``CancelledError`` the callee
     raises while nobody cancelled the current task (``Task.cancelling()`` is 0) is a failure
     like any other; a requested cancellation propagates.
     """
-    try:
-        awaitable = call()
-        coro = awaitable if type(awaitable) is _CoroutineType else _awaiting(awaitable)
-        pending = coro.send(None)
-    except StopIteration as finished:  # never suspended: no timer needed
-        return finished.value, None, False
-    except (Exception, asyncio.CancelledError) as exc:  # raised synchronously: never requested
-        return None, exc, False
     deadline_scope = asyncio.timeout_at(deadline)
     result: object = None
     failure: BaseException | None = None
     try:
         async with deadline_scope:
-            result = await _drive(coro, pending, grace_seconds, abandon)
+            result = await _drive(coro, pending, grace_seconds, abandon, label)
     except asyncio.CancelledError as exc:
         task = asyncio.current_task()
         if task is None or task.cancelling():
