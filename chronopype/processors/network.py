@@ -632,6 +632,10 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         ``restarted``: the first attempt after start()/resume(), which first waits for
         cancelled tasks of earlier runs, so their hooks never overlap ours.
         """
+        if run.task is None and run is self._current_run:
+            # Started eagerly: record the task now, before the check can pause or stop the
+            # run, so that pause() cancels it and a new run waits for it to unwind.
+            run.task = asyncio.current_task()
         try:
             if restarted and self._retired_tasks:
                 await self._drain_retired()
