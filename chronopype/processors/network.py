@@ -446,9 +446,10 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
         When the time is up the cleanup is cancelled and a warning logged; this never raises
         ``TimeoutError``. Abandoned checks and hooks (see the class docstring) are cancelled
-        once more but not waited for beyond the same bound.
+        once more and waited for only while the same ``timeout`` lasts.
         """
         limit = _timeout_argument("timeout", timeout, allow_none=False)
+        began = asyncio.get_running_loop().time()
         task = self._cleanup_task
         if (
             (task is None or task.done())
@@ -468,11 +469,13 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                 task.cancel()
                 await asyncio.wait((task,), timeout=_CANCEL_GRACE_SECONDS)
         if self._abandoned and not self.state.is_active:
-            abandoned = [t for t in self._abandoned if t.get_loop() is asyncio.get_running_loop()]
+            loop = asyncio.get_running_loop()
+            abandoned = [hung for hung in self._abandoned if hung.get_loop() is loop]
             for hung in abandoned:
                 hung.cancel()
-            if abandoned:
-                await asyncio.wait(abandoned, timeout=min(limit or 0.0, _CANCEL_GRACE_SECONDS))
+            left = began + (limit or 0.0) - loop.time()
+            if abandoned and left > 0.0:
+                await asyncio.wait(abandoned, timeout=left)
 
     # -- what the processor owns -----------------------------------------------------------
 
