@@ -53,7 +53,7 @@ quick: venv
 	CHRONOPYPE_MACHINE_EXAMPLES=25 $(VENV)/bin/pytest -q -p no:cacheprovider -m '$(QUICK_MARKERS)'
 
 test-deep: venv
-	CHRONOPYPE_MACHINE_EXAMPLES=2000 $(VENV)/bin/pytest tests -k machine
+	CHRONOPYPE_MACHINE_EXAMPLES=2000 CHRONOPYPE_FUZZ_SEEDS=5000 $(VENV)/bin/pytest tests -k "machine or fuzz"
 	CHRONOPYPE_SIM_MEMORY_HOURS=720 $(VENV)/bin/pytest tests/test_sim.py -k memory -rA
 
 # Runs the simulator from the source tree (python -m), with nothing but its own extra installed.

@@ -15,9 +15,22 @@ from chronopype.clocks import (
     ClockTickEvent,
     RealtimeClock,
 )
-from chronopype.processors import NetworkProcessor, NetworkStatus, ProcessorState, TickProcessor
+from chronopype.processors import (
+    LEGAL_TRANSITIONS,
+    AttemptOutcome,
+    Decision,
+    NetworkProcessor,
+    NetworkStatus,
+    ProcessorDefect,
+    ProcessorState,
+    TickProcessor,
+    WaitKind,
+    decide,
+)
 
 __all__ = [
+    "LEGAL_TRANSITIONS",
+    "AttemptOutcome",
     "BacktestClock",
     "BaseClock",
     "ClockConfig",
@@ -25,9 +38,13 @@ __all__ = [
     "ClockStartEvent",
     "ClockStopEvent",
     "ClockTickEvent",
+    "Decision",
     "NetworkProcessor",
     "NetworkStatus",
+    "ProcessorDefect",
     "ProcessorState",
     "RealtimeClock",
     "TickProcessor",
+    "WaitKind",
+    "decide",
 ]

@@ -269,6 +269,11 @@ class FakeNetworkProcessorFactory:
             problems.extend(
                 f"{name}: {message}" for message in illegal_transitions(processor.transitions)
             )
+            problems.extend(  # refused by the processor, so absent from its transitions
+                f"{name}: at loop time {defect.at!r}: {defect.message}"
+                for defect in processor.recorded_defects
+                if defect.kind == "illegal_transition"
+            )
             if processor.network_status is not NetworkStatus.STOPPED:
                 problems.append(f"{name}: status is {processor.network_status.name} after stop()")
         for task in leaked:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from chronopype.processors.machine import LEGAL_TRANSITIONS
 from chronopype.processors.network import (
     BACKOFF_CAP_SECONDS,
     BACKOFF_FLOOR_SECONDS,
@@ -33,17 +34,6 @@ __all__ = [
 ]
 
 _S = NetworkStatus
-
-#: Every status change a NetworkProcessor may make (issue 3's pinned semantics): start,
-#: a check beginning, its result, pause reverting an interrupted attempt, and stop.
-LEGAL_TRANSITIONS: dict[NetworkStatus, frozenset[NetworkStatus]] = {
-    _S.STOPPED: frozenset({_S.NOT_CONNECTED}),
-    _S.NOT_CONNECTED: frozenset({_S.CONNECTING, _S.STOPPED}),
-    _S.ERROR: frozenset({_S.CONNECTING, _S.STOPPED}),
-    _S.CONNECTING: frozenset({_S.CONNECTED, _S.NOT_CONNECTED, _S.ERROR, _S.STOPPED}),
-    _S.CONNECTED: frozenset({_S.DISCONNECTING, _S.STOPPED}),
-    _S.DISCONNECTING: frozenset({_S.NOT_CONNECTED, _S.ERROR, _S.STOPPED}),
-}
 
 # Set by the chronopype pytest plugin while a test runs, so that failure messages of
 # recorders the test built itself still name the seed to re-run with.
@@ -547,8 +537,8 @@ def assert_backoff_schedule(
 
 
 def illegal_transitions(transitions: Sequence[Transition]) -> list[str]:
-    """A message for each transition ``LEGAL_TRANSITIONS`` does not allow, and for each
-    transition whose ``old`` is not the previous transition's ``new``."""
+    """A message for each transition ``chronopype.processors.LEGAL_TRANSITIONS`` does not
+    allow, and for each transition whose ``old`` is not the previous transition's ``new``."""
     problems: list[str] = []
     previous: NetworkStatus | None = None
     for number, transition in enumerate(transitions, start=1):
@@ -557,7 +547,7 @@ def illegal_transitions(transitions: Sequence[Transition]) -> list[str]:
                 f"transition #{number} at loop time {transition.at!r} starts from "
                 f"{transition.old.name}, but the previous one ended in {previous.name}"
             )
-        if transition.new not in LEGAL_TRANSITIONS[transition.old]:
+        if (transition.old, transition.new) not in LEGAL_TRANSITIONS:
             problems.append(
                 f"transition #{number} at loop time {transition.at!r}: "
                 f"{transition.old.name} -> {transition.new.name} is not a legal transition"

@@ -366,6 +366,11 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
             assert transitions[0].old is NetworkStatus.STOPPED, transitions[0]
         fresh = transitions[max(0, self._transitions_checked - 1) :]
         problems = illegal_transitions(fresh)
+        problems += [
+            defect.message
+            for defect in self.processor.recorded_defects
+            if defect.kind == "illegal_transition"
+        ]
         assert not problems, "\n".join(problems)
         self._transitions_checked = len(transitions)
 

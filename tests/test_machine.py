@@ -116,8 +116,9 @@ def machine_for(processor_class: type[FakeNetworkProcessor]) -> type[NetworkProc
 class SecondLoopOnResume(FakeNetworkProcessor):
     def resume(self) -> None:
         super().resume()
-        if self.state.is_active:
-            self._spawn_loop(asyncio.get_running_loop())  # the defect: a loop per resume
+        run = self._current_run
+        if run is not None:  # the defect: a second attempt chain per resume
+            self._spawn_attempt(asyncio.get_running_loop(), run, restarted=False)
 
 
 class SloppyBackoff(FakeNetworkProcessor):

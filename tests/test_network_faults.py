@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable
 
 import pytest
 from network_support import (
@@ -27,6 +26,7 @@ from network_support import (
     hang,
     now,
     other_tasks,
+    run_scenario,
     sleeping,
     swallowing_cancel,
     twin_delays,
@@ -35,18 +35,6 @@ from network_support import (
 from chronopype import NetworkProcessor, NetworkStatus
 from chronopype_testing import FakeClock
 from chronopype_testing._fixtures import _owned_timers
-
-
-def run_scenario(caplog: pytest.LogCaptureFixture, scenario: Callable[[], Awaitable[None]]) -> None:
-    caplog.set_level(logging.DEBUG)
-
-    async def main() -> None:
-        await scenario()
-
-    FakeClock().run(main())
-    gc.collect()
-    destroyed = [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
-    assert destroyed == []
 
 
 async def finish(processor: Scripted) -> None:
@@ -593,11 +581,15 @@ def test_unexpected_error_in_the_loop_is_logged_and_survived(
         first, _ = error_records(caplog, "the network check loop failed")
         assert first.exc_info is not None and isinstance(first.exc_info[1], ArithmeticError)
         assert processor.state.error_count == 2
+        # The defect is caught before the status settles: CONNECTING -> ERROR, never the
+        # illegal NOT_CONNECTED -> ERROR (machine.defect_status).
         assert processor.transitions[1:4] == [
             (NOT_CONNECTED, CONNECTING),
-            (CONNECTING, NOT_CONNECTED),
-            (NOT_CONNECTED, ERROR),
+            (CONNECTING, ERROR),
+            (ERROR, CONNECTING),
         ]
+        assert [d.kind for d in processor.recorded_defects] == ["loop_error", "loop_error"]
+        assert [d.at for d in processor.recorded_defects] == [0.0, 60.0]
         await finish(processor)
 
     run_scenario(caplog, scenario)

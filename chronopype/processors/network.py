@@ -1,13 +1,23 @@
 """Network-aware processors: a background check loop that keeps a connection healthy.
 
-The whole state machine lives in ``NetworkProcessor._attempt`` (one connectivity check and the
-transitions it causes) and the lifecycle methods ``start``/``pause``/``resume``/``stop``.
-The "check loop" is timer-driven: each attempt runs in a task of its own, which ends by arming
-one timer for the next attempt, so an idle processor holds a timer handle and nothing else.
-Every status change goes through ``_set_status``. Every wait and timeout goes through the
-running event loop (``asyncio.sleep``/``asyncio.timeout``/``loop.time()``) and every random
-number comes from the instance's ``rng``, so a virtual-time loop and a seeded ``Random`` make
-a run exactly reproducible.
+``NetworkProcessor`` carries out the state machine of ``chronopype.processors.machine``
+(statuses, legal transitions, and the decision that follows each outcome of an attempt); this
+module only runs the lifecycle, the attempts and the hooks:
+
+- lifecycle: ``start``/``pause``/``resume``/``stop`` begin and end a ``_Run``, the one object
+  per running check loop (its context, its attempt task or idle timer, the status a pause
+  restores). "Is the loop running" is ``self._live_run() is not None``; "is this attempt
+  stale" is ``run is not self._current_run``.
+- attempt: classify (``_check``) -> decide (``machine.decide``) -> execute (``_execute``).
+  Each attempt runs in a task of its own, which ends by arming one timer for the next attempt,
+  so an idle processor holds a timer handle and nothing else.
+- hooks: ``start_network``/``stop_network`` bounded by ``hook_timeout``, paired one to one.
+
+Every status change goes through ``_set_status``, which refuses changes the table does not
+allow. Every wait and timeout goes through the running event loop and every random number
+comes from the instance's ``rng``, so a virtual-time loop and a seeded ``Random`` make a run
+exactly reproducible. The asyncio plumbing that exists for speed and against hostile
+callbacks is in ``chronopype.processors._aio``.
 """
 
 from __future__ import annotations
@@ -17,21 +27,20 @@ import contextvars
 import logging
 import math
 import random
-import sys
-import threading
 import time
-import types
 import weakref
 from abc import ABCMeta, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine, Generator
-from enum import Enum
-from numbers import Real
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from chronopype._checks import finite_number
+from chronopype._checks import finite_number, real_number
+from chronopype.processors import _aio, machine
+from chronopype.processors.machine import AttemptOutcome, Decision, NetworkStatus, WaitKind
 from chronopype.processors.tick import TickProcessor
 
-__all__ = ["NetworkProcessor", "NetworkStatus", "StatusListener"]
+__all__ = ["NetworkProcessor", "NetworkStatus", "ProcessorDefect", "StatusListener"]
 
 _fallback_logger = logging.getLogger(__name__)
 # Classes whose logger() failed once already: warn about it once, not on every message.
@@ -43,25 +52,31 @@ BACKOFF_FLOOR_SECONDS = 1.0
 BACKOFF_JITTER = 0.1
 # After await_cleanup() cancels an overdue cleanup, how long the cancellation may take to land.
 _CANCEL_GRACE_SECONDS = 1.0
-
-
-class NetworkStatus(Enum):
-    STOPPED = 0
-    NOT_CONNECTED = 1
-    CONNECTING = 2
-    CONNECTED = 3
-    DISCONNECTING = 4
-    ERROR = 5
-
+# recorded_defects keeps the latest this many.
+_DEFECTS_KEPT = 100
 
 StatusListener = Callable[[NetworkStatus, NetworkStatus], None]
 
 # Module-level aliases for the per-check path: an enum member lookup through the class costs
-# ~0.15 us on Python 3.11 (~0.04 us on 3.13), and a set lookup runs Enum.__hash__ in Python.
+# ~0.15 us on Python 3.11 (~0.04 us on 3.13).
 _CONNECTED = NetworkStatus.CONNECTED
 _NOT_CONNECTED = NetworkStatus.NOT_CONNECTED
 _ERROR = NetworkStatus.ERROR
-_CoroutineType = types.CoroutineType
+_STOPPED = NetworkStatus.STOPPED
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorDefect:
+    """Something that went wrong inside the processor's machinery, not in the network:
+    ``kind`` is ``"illegal_transition"``, ``"listener_error"``, ``"hook_error"`` (a sync
+    hook: ``on_connected``/``on_disconnected``), ``"attempt_cancelled"``,
+    ``"abandoned_task"`` or ``"loop_error"``; ``at`` is the loop time (NaN without a running
+    loop). (A check or async hook that fails, a leaked ``CancelledError`` included, is a
+    network failure: recorded in ``state``, not here.)"""
+
+    at: float
+    kind: str
+    message: str
 
 
 def _seconds_setting(name: str, value: object) -> float:
@@ -71,80 +86,14 @@ def _seconds_setting(name: str, value: object) -> float:
 def _timeout_argument(name: str, value: object, *, allow_none: bool) -> float | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
-    seconds = float(value)
-    if math.isnan(seconds) or seconds < 0.0:
+    seconds = real_number(name, value, unit="seconds")
+    if seconds < 0.0:
         raise ValueError(f"{name} must be >= 0 seconds, got {seconds}")
     return seconds
 
 
-@types.coroutine
-def _resume(check: Coroutine[Any, Any, Any], pending: object) -> Generator[Any, Any, Any]:
-    """Await ``check``, a coroutine that already ran up to its first suspension, where it
-    yielded ``pending``: hand that to the task, then go on as a plain ``await check`` would."""
-    try:
-        yield pending
-    except GeneratorExit:
-        check.close()
-        raise
-    except BaseException as exc:  # e.g. the timeout's cancellation: deliver it to the check
-        try:
-            pending = check.throw(exc)
-        except StopIteration as finished:
-            return finished.value
-        return (yield from _resume(check, pending))
-    return (yield from check.__await__())
-
-
-async def _await_until(
-    awaitable: Awaitable[Any], when: float
-) -> tuple[object, Exception | None, bool]:
-    """Await ``awaitable`` until loop time ``when``: (its result, what it raised, whether the
-    deadline expired, which counts even if the awaitable swallowed the cancellation)."""
-    deadline = asyncio.timeout_at(when)
-    result: object = None
-    failure: Exception | None = None
-    try:
-        async with deadline:
-            result = await awaitable
-    except Exception as exc:
-        failure = exc
-    return result, failure, deadline.expired()
-
-
-# Per processor class, the names of its (attempt, cleanup) tasks: one string each, not per task.
-_task_names: weakref.WeakKeyDictionary[type, tuple[str, str]] = weakref.WeakKeyDictionary()
-
-
-# Python 3.12+ can start a task eagerly: an attempt whose check and hooks finish without
-# suspending then runs to its end in the callback that starts it, and its task never waits in
-# the loop's ready queue (in a saturated loop, thousands of them would).
-_EAGER_START = sys.version_info >= (3, 12)
-
-
-class _TimerContexts(threading.local):
-    """One empty context per thread for the idle timers' callbacks to run in.
-
-    An eager task enters its own context, so the callback that starts it must run in some
-    other one; a shared one per thread costs nothing per processor (a context can be entered
-    by only one thread at a time, hence not one per process)."""
-
-    def __init__(self) -> None:
-        self.context = contextvars.Context()
-
-
-_timer_contexts = _TimerContexts()
-
-
-def _names_of_tasks(cls: type) -> tuple[str, str]:
-    names = _task_names.get(cls)
-    if names is None:
-        names = _task_names[cls] = (
-            f"{cls.__name__} network check",
-            f"{cls.__name__} network cleanup",
-        )
-    return names
+# Per processor class, its task names by role: built once, not per attempt.
+_task_names: weakref.WeakKeyDictionary[type, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def _running_loop(operation: str) -> asyncio.AbstractEventLoop:
@@ -155,6 +104,37 @@ def _running_loop(operation: str) -> asyncio.AbstractEventLoop:
             f"NetworkProcessor.{operation}() needs a running asyncio event loop: call it from "
             "a coroutine or callback running in the loop (e.g. inside asyncio.run(...))"
         ) from None
+
+
+class _Run:
+    """One running check loop: what ``start()``/``resume()`` begins and ``pause()``/``stop()``
+    ends. While it is the processor's ``_current_run``, exactly one of ``task`` (an attempt
+    under way) and ``timer`` (the wait before the next one) is set, except while the task
+    that the timer starts is being created."""
+
+    __slots__ = ("context", "restore_status", "task", "timer")
+
+    def __init__(self, context: contextvars.Context) -> None:
+        # Every attempt of the run runs in this context, as one long task would.
+        self.context = context
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.Handle | None = None
+        # Where pause() leaves an attempt it interrupts (machine.status_after_pause).
+        self.restore_status = _NOT_CONNECTED
+
+    def cancel(self) -> asyncio.Task[None] | None:
+        """Cancel the timer or the attempt; return the attempt task if it still has to end."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        task, self.task = self.task, None
+        if task is None or task.done():
+            return None
+        try:
+            task.cancel()
+        except RuntimeError:  # its loop is already closed: nothing left to cancel
+            return None
+        return task
 
 
 class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
@@ -170,33 +150,40 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
       ``backoff_delay(retry_count)``, tearing the connection down first if it was up;
     - the check raising or returning anything else: ``network_error_wait_time``.
 
-    Each wait starts when the previous attempt ends, hooks included.
+    The full state machine is ``chronopype.processors.machine``. Each wait starts when the
+    previous attempt ends, hooks included.
 
     ``start_network()`` and ``stop_network()`` are each bounded by ``hook_timeout`` seconds
     (default 30). Every ``start_network()`` that began is followed by exactly one
     ``stop_network()``: before the next ``start_network()``, or, after ``stop()``, by the time
     ``await_cleanup()`` returns. ``stop_network()`` never runs without a ``start_network()``.
 
-    Hook, listener and logger failures are logged (and recorded in ``state``), never allowed to
-    end the check loop.
+    Callbacks are hostile: checks, hooks, listeners and ``on_connected``/``on_disconnected``
+    may call ``start``/``stop``/``pause``/``resume`` at any moment, raise anything or never
+    return. Their failures are logged and recorded (``state``, ``recorded_defects``), never
+    allowed to end the check loop. A ``CancelledError`` the processor did not request is a
+    failure of the check or hook that raised it. A check or hook that swallows its timeout's
+    cancellation is abandoned one more timeout later (it counts as timed out). If the attempt
+    task itself is cancelled from outside, the loop stops as ``pause()`` would stop it
+    (``check_loop_active`` becomes False, a ``"attempt_cancelled"`` defect is recorded) and
+    ``resume()`` restarts it.
     """
 
     LOGGER_NAME: ClassVar[str] = "NetworkProcessor"
 
     __slots__ = (
-        "_attempt_task",
-        "_check_context",
+        "_abandoned",
         "_check_network_interval",
         "_check_network_timeout",
         "_cleanup_task",
-        "_generation",
+        "_current_run",
+        "_defects",
         "_hook_timeout",
-        "_idle_timer",
-        "_interrupted_status",
         "_last_connected_timestamp",
         "_listeners",
         "_network_error_wait_time",
         "_network_started",
+        "_notices",
         "_retired_tasks",
         "_rng",
         "_status",
@@ -216,31 +203,24 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._check_network_timeout = 5.0
         self._network_error_wait_time = 60.0
         self._hook_timeout = 30.0
-        # The check loop is one of these two at any moment while active and not paused: the
-        # task running an attempt, or the timer that will start the next one (check_loop_active).
-        self._attempt_task: asyncio.Task[None] | None = None
-        # (Or, for the moment between the timer firing and the attempt starting, the handle
-        # that will start it.)
-        self._idle_timer: asyncio.Handle | None = None
-        # Every attempt of one start()/resume() runs in this context, as one task would.
-        self._check_context: contextvars.Context | None = None
-        # Bumped whenever the loop is cancelled. A loop whose generation is stale must not touch
-        # anything, even if a check or hook swallowed its cancellation and returned normally.
-        self._generation = 0
+        self._current_run: _Run | None = None
         # True from the moment start_network() begins until its paired stop_network() begins.
         self._network_started = False
-        # Where an attempt interrupted by pause() leaves the status (see _attempt()).
-        self._interrupted_status = NetworkStatus.NOT_CONNECTED
-        # Cancelled loops and cleanups that may still be unwinding. A new loop and every
-        # cleanup wait for them, so hooks from an old loop never overlap hooks of a new one.
-        # This and the two lists below are created on first use: a large fleet of idle
-        # processors would otherwise carry hundreds of bytes of empty containers each.
+        # Everything below is created on first use: a large fleet of idle processors would
+        # otherwise carry hundreds of bytes of empty containers each.
+        # Cancelled attempts and cleanups that may still be unwinding. A new run and every
+        # cleanup wait for them (boundedly), so hooks of an old run never overlap a new one's.
         self._retired_tasks: set[asyncio.Task[None]] | None = None
+        # Checks and hooks given up on because they ignored their cancellation; never awaited.
+        self._abandoned: set[asyncio.Task[None]] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
         self._listeners: list[StatusListener] | None = None
         self._waiters: (
             list[tuple[frozenset[NetworkStatus], asyncio.Future[NetworkStatus]]] | None
         ) = None
+        # While listeners are being told of a change: the changes made meanwhile, in order.
+        self._notices: deque[tuple[NetworkStatus, NetworkStatus]] | None = None
+        self._defects: deque[ProcessorDefect] | None = None
 
     # -- what subclasses implement -------------------------------------------------------------
 
@@ -325,9 +305,9 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         running an attempt (one check and the transitions and hooks it causes), or, between
         attempts, the single timer that will start the next one (once it fired, the callback
         it scheduled to do so). An idle processor holds no task, coroutine or future. When
-        this is False, neither exists.
+        this is False, neither exists. An eagerly started attempt sees True from its start.
         """
-        return self._attempt_task is not None or self._idle_timer is not None
+        return self._live_run() is not None
 
     @property
     def rng(self) -> random.Random:
@@ -407,31 +387,36 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     def start(self, timestamp: float) -> None:
         """Become active and start the check loop; the first check runs at once.
 
-        A second ``start()`` while active (running or paused) does nothing; to start over, for
+        ``timestamp`` must be a finite number (TypeError/ValueError otherwise). A second
+        ``start()`` while active (running or paused) does nothing; to start over, for
         instance in another event loop, call ``stop()`` first. Needs a running event loop.
         """
         loop = _running_loop("start")
+        timestamp = finite_number("timestamp", timestamp)
         if self.state.is_active:
             return
         super().start(timestamp)
         self.state.retry_count = 0
-        self._set_status(NetworkStatus.NOT_CONNECTED)
-        self._spawn_loop(loop)
+        run = self._begin_run()
+        self._set_status(_NOT_CONNECTED)
+        if run is self._current_run:  # a listener may have paused or stopped it already
+            self._spawn_attempt(loop, run, restarted=True)
 
     def pause(self) -> None:
         """Stop checking while staying active. CONNECTED stays CONNECTED; an interrupted attempt
         reverts to the status it would have left behind (NOT_CONNECTED or ERROR)."""
-        if not self.check_loop_active:
+        run = self._live_run()
+        if run is None:
             return
-        self._cancel_loop()
-        if self._status in (NetworkStatus.CONNECTING, NetworkStatus.DISCONNECTING):
-            self._set_status(self._interrupted_status)
+        self._end_run()
+        self._set_status(machine.status_after_pause(self._status, run.restore_status))
 
     def resume(self) -> None:
         """Restart the check loop (checking at once) if active and not already running."""
-        if not self.state.is_active or self.check_loop_active:
+        if not self.state.is_active or self._live_run() is not None:
             return
-        self._spawn_loop(_running_loop("resume"))
+        loop = _running_loop("resume")
+        self._spawn_attempt(loop, self._begin_run(), restarted=True)
 
     def stop(self) -> None:
         """Cancel the loop and any in-flight check or hook, and become STOPPED at once.
@@ -441,13 +426,15 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         it, when ``stop()`` had no loop to schedule it on).
         """
         super().stop()
-        self._cancel_loop()
+        self._end_run()
         previous = self._status
-        if previous is NetworkStatus.STOPPED:
+        if previous is _STOPPED:
             return
-        self._set_status(NetworkStatus.STOPPED)
-        if previous is NetworkStatus.CONNECTED:
+        self._set_status(_STOPPED)
+        if previous is _CONNECTED:
             self._call_sync_hook(self.on_disconnected, "on_disconnected")
+        if self.state.is_active:  # a listener or hook started it again; its run pairs the hooks
+            return
         if self._network_started or self._retired_tasks:
             try:
                 loop = asyncio.get_running_loop()
@@ -459,9 +446,12 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         """Wait up to ``timeout`` seconds for the cleanup started by ``stop()``.
 
         When the time is up the cleanup is cancelled and a warning logged; this never raises
-        ``TimeoutError``.
+        ``TimeoutError``. Earlier cleanups and cancelled attempts still unwinding, and
+        abandoned checks and hooks (see the class docstring; cancelled once more), are waited
+        for only while the same ``timeout`` lasts.
         """
         limit = _timeout_argument("timeout", timeout, allow_none=False)
+        began = asyncio.get_running_loop().time()
         task = self._cleanup_task
         if (
             (task is None or task.done())
@@ -469,201 +459,372 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             and (self._network_started or self._retired_tasks)
         ):
             task = self._schedule_cleanup(asyncio.get_running_loop())
-        if task is None or task.done():
+        if task is not None and not task.done():
+            done, _ = await asyncio.wait((task,), timeout=limit)
+            if not done:
+                self._log(
+                    logging.WARNING,
+                    "%s: cleanup (stop_network) did not finish within %s s; cancelling it",
+                    type(self).__name__,
+                    limit,
+                )
+                task.cancel()
+                await asyncio.wait((task,), timeout=_CANCEL_GRACE_SECONDS)
+                return
+        if self.state.is_active:
             return
-        done, _ = await asyncio.wait((task,), timeout=limit)
-        if done:
-            return
-        self._log(
-            logging.WARNING,
-            "%s: cleanup (stop_network) did not finish within %s s; cancelling it",
-            type(self).__name__,
-            limit,
-        )
-        task.cancel()
-        await asyncio.wait((task,), timeout=_CANCEL_GRACE_SECONDS)
+        # Within the same timeout: earlier cleanups and cancelled attempts still unwinding
+        # (each ends within one more timeout of its callee), and abandoned callees, cancelled
+        # once more.
+        loop = asyncio.get_running_loop()
+        for hung in self._abandoned or ():
+            hung.cancel()
+        current = asyncio.current_task()
+        rest = [
+            other
+            for other in (*(self._retired_tasks or ()), *(self._abandoned or ()))
+            if other is not current and not other.done() and other.get_loop() is loop
+        ]
+        left = began + (limit or 0.0) - loop.time()
+        if rest and left > 0.0:
+            await asyncio.wait(rest, timeout=left)
 
-    # -- the state machine -------------------------------------------------------------------
+    # -- what the processor owns -----------------------------------------------------------
 
-    def _set_status(self, new: NetworkStatus) -> None:
-        """The only place the status changes; tells listeners and wakes waiters."""
+    def owned_tasks(self) -> tuple[asyncio.Task[Any], ...]:
+        """Every task this processor created that has not finished: the attempt under way,
+        cancelled attempts and the cleanup still unwinding, and abandoned checks and hooks.
+        Empty after ``stop()`` and ``await_cleanup()`` unless a callee ignores cancellation
+        for good. Their names start with ``chronopype:<class name>:``."""
+        tasks: list[asyncio.Task[Any]] = []
+        run = self._current_run
+        if run is not None and run.task is not None and not run.task.done():
+            tasks.append(run.task)
+        for group in (self._retired_tasks, self._abandoned):
+            if group:
+                tasks.extend(task for task in group if not task.done() and task not in tasks)
+        cleanup = self._cleanup_task
+        if cleanup is not None and not cleanup.done() and cleanup not in tasks:
+            tasks.append(cleanup)
+        return tuple(tasks)
+
+    def owned_timer_handles(self) -> tuple[asyncio.Handle, ...]:
+        """The pending timer handles of this processor: between attempts, the one idle timer
+        that starts the next (a ``TimerHandle``, or, in the instant after it fired on Python
+        3.12+, the ``Handle`` it scheduled to start the attempt). Empty when paused or
+        stopped."""
+        run = self._current_run
+        if run is None or run.timer is None or run.timer.cancelled():
+            return ()
+        return (run.timer,)
+
+    @property
+    def recorded_defects(self) -> tuple[ProcessorDefect, ...]:
+        """The latest (up to 100) defects: illegal transitions refused, listener and sync-hook
+        failures, outside cancellations of the attempt task, abandoned checks and hooks,
+        unexpected errors in the loop. Each was also logged."""
+        return tuple(self._defects) if self._defects else ()
+
+    # -- the status ------------------------------------------------------------------------
+
+    def _set_status(self, new: NetworkStatus) -> bool:
+        """The only place the status changes; refuses a change ``machine.LEGAL_TRANSITIONS``
+        does not allow (a defect: logged and recorded). Tells listeners and wakes waiters;
+        a change made while listeners are being told is told after the current one, to all of
+        them. Returns whether the status is now ``new``."""
         old = self._status
         if new is old:
-            return
+            return True
+        if not machine.is_legal(old, new):
+            self._record_defect(
+                "illegal_transition", f"{old.name} -> {new.name} is not a legal transition"
+            )
+            return False
         self._status = new
-        if self._listeners:
-            for listener in tuple(self._listeners):
-                try:
-                    listener(old, new)
-                except Exception as exc:
-                    self._log(
-                        logging.ERROR,
-                        "%s: status listener %r failed on %s -> %s",
-                        type(self).__name__,
-                        listener,
-                        old.name,
-                        new.name,
-                        exc_info=exc,
-                    )
-        if self._waiters:
-            for wanted, future in self._waiters:
-                if new in wanted and not future.done():
-                    future.set_result(new)
+        if self._listeners or self._waiters:
+            self._notify(old, new)
+        return True
 
-    async def _run_attempt(self, generation: int, *, restarted: bool) -> None:
+    def _notify(self, old: NetworkStatus, new: NetworkStatus) -> None:
+        notices = self._notices
+        if notices is not None:  # a listener changed the status: tell everyone after this one
+            notices.append((old, new))
+            return
+        notices = self._notices = deque(((old, new),))
+        try:
+            while notices:
+                was, now = notices.popleft()
+                for listener in tuple(self._listeners or ()):
+                    try:
+                        listener(was, now)
+                    except (Exception, asyncio.CancelledError) as exc:
+                        self._record_defect(
+                            "listener_error",
+                            f"status listener {listener!r} failed on {was.name} -> {now.name}",
+                            exc,
+                        )
+                for wanted, future in self._waiters or ():
+                    if now in wanted and not future.done():
+                        future.set_result(now)
+        finally:
+            self._notices = None
+
+    # -- one run of the check loop -----------------------------------------------------------
+
+    def _live_run(self) -> _Run | None:
+        """The current run, unless its attempt task was cancelled before its first step (so
+        its body never ran to arm the next timer): then the run is over, as if paused."""
+        run = self._current_run
+        if run is not None and run.task is not None and run.task.done():
+            self._current_run = None
+            self._record_defect(
+                "attempt_cancelled",
+                "the attempt task was cancelled from outside before it started; the check "
+                "loop is paused (resume() restarts it)",
+                level=logging.WARNING,
+            )
+            return None
+        return run
+
+    def _begin_run(self) -> _Run:
+        run = self._current_run = _Run(contextvars.copy_context())  # what create_task() would make
+        return run
+
+    def _end_run(self) -> None:
+        """Cancel the current run's timer or attempt; its attempt, if any, touches nothing
+        more (it is stale) and is retired until it has unwound."""
+        run = self._current_run
+        if run is None:
+            return
+        self._current_run = None
+        task = run.cancel()
+        if task is not None:
+            self._track(task, retired=True)
+
+    def _spawn_attempt(
+        self, loop: asyncio.AbstractEventLoop, run: _Run, *, restarted: bool, eager: bool = False
+    ) -> None:
+        task = _aio.start_task(
+            loop,
+            self._run_attempt(run, restarted=restarted),
+            name=self._task_name("attempt"),
+            context=run.context,
+            eager=eager,
+        )
+        if task.done():
+            return  # started eagerly, it ran the whole attempt and armed the next timer
+        if run is self._current_run:
+            run.task = task
+        else:  # an eagerly started attempt was paused or stopped before it was recorded
+            self._track(task, retired=True)
+            task.cancel()
+
+    def _begin_attempt(self, run: _Run) -> None:
+        """The idle timer fired: start the next attempt in a task of its own."""
+        if run is not self._current_run:  # cancelled timers never run; this is a backstop
+            return
+        loop = asyncio.get_running_loop()
+        if _aio.EAGER_START and loop.get_task_factory() is None:
+            # The attempt starts in the next loop iteration, where a new task's first step
+            # would run, so events due at the same instant keep their order; started eagerly
+            # there, an attempt that never suspends needs its task only while it runs.
+            run.timer = loop.call_soon(
+                self._begin_attempt_eagerly, run, context=_aio.timer_context()
+            )
+            return
+        run.timer = None
+        self._spawn_attempt(loop, run, restarted=False)
+
+    def _begin_attempt_eagerly(self, run: _Run) -> None:
+        if run is not self._current_run:  # cancelled handles never run; a backstop
+            return
+        run.timer = None
+        self._spawn_attempt(asyncio.get_running_loop(), run, restarted=False, eager=True)
+
+    async def _run_attempt(self, run: _Run, *, restarted: bool) -> None:
         """The body of one attempt task: the attempt, then the timer for the next one.
 
         ``restarted``: the first attempt after start()/resume(), which first waits for
-        cancelled tasks of earlier generations, so their hooks never overlap ours.
+        cancelled tasks of earlier runs, so their hooks never overlap ours.
         """
-        if restarted and self._retired_tasks:
-            await self._drain_retired()
-            if self._generation != generation:
-                return
+        if run.task is None and run is self._current_run:
+            # Started eagerly: record the task now, before the check can pause or stop the
+            # run, so that pause() cancels it and a new run waits for it to unwind.
+            run.task = asyncio.current_task()
         try:
-            delay = await self._attempt(generation)
+            if restarted and self._retired_tasks:
+                await self._drain_retired()
+                if run is not self._current_run:
+                    return
+            delay = await self._attempt(run)
+        except asyncio.CancelledError as exc:
+            if run is not self._current_run:
+                raise  # pause() or stop(): nothing more to do
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                self._cancelled_from_outside(run)
+                raise
+            delay = self._survive_defect(run, exc)  # leaked by a callback we did not guard
         except Exception as exc:  # a defect the attempt did not anticipate: keep going
-            if self._generation != generation:
+            if run is not self._current_run:
                 return
-            self._report_failure("the network check loop", exc)
-            self._set_status(NetworkStatus.ERROR)
-            delay = self._network_error_wait_time
-        if self._generation != generation:
+            delay = self._survive_defect(run, exc)
+        if run is not self._current_run:
             return
         # The wait is measured from here, the end of the attempt, hooks included.
         loop = asyncio.get_running_loop()
-        self._attempt_task = None
-        self._idle_timer = loop.call_at(
+        run.task = None
+        run.timer = loop.call_at(
             loop.time() + delay,
             self._begin_attempt,
-            generation,
-            # Not the attempts' own context where tasks may start eagerly (see _TimerContexts).
-            context=_timer_contexts.context if _EAGER_START else self._check_context,
+            run,
+            # Not the run's own context where tasks may start eagerly (see _aio.timer_context).
+            context=_aio.timer_context() if _aio.EAGER_START else run.context,
         )
 
-    async def _attempt(self, generation: int) -> float:
-        """Run one check and the transitions it causes; return the wait before the next one.
+    def _cancelled_from_outside(self, run: _Run) -> None:
+        """Someone else cancelled the attempt task: the loop ends as pause() would end it, and
+        resume() starts it again."""
+        self._current_run = None
+        run.task = None
+        self._record_defect(
+            "attempt_cancelled",
+            "the attempt task was cancelled from outside; the check loop is paused "
+            "(resume() restarts it)",
+            level=logging.WARNING,
+        )
+        self._set_status(machine.status_after_pause(self._status, run.restore_status))
 
-        Outcome -> transitions (from CONNECTED | from anything else) -> next wait:
+    def _survive_defect(self, run: _Run, exc: BaseException) -> float:
+        self.state.record_error(exc, time.time())
+        self._record_defect("loop_error", "the network check loop failed", exc)
+        self._set_status(machine.defect_status(self._status))
+        return self._network_error_wait_time
 
-        - CONNECTED: stay | start_network(), CONNECTED, on_connected() -> interval;
-        - NOT_CONNECTED, ERROR, or timeout (as NOT_CONNECTED): DISCONNECTING, on_disconnected(),
-          stop_network(), then that status | that status -> backoff_delay(retry_count);
-        - raised, or a bad value: as above, then ERROR | ERROR -> network_error_wait_time;
-        - start_network() failed: - | stop_network(), ERROR -> network_error_wait_time.
+    # -- one attempt: classify -> decide -> execute -----------------------------------------
 
-        While the check runs from anything but CONNECTED the status is CONNECTING.
-        Returns early (the caller notices the stale generation) whenever pause()/stop()
-        interrupted it, even if a check or hook swallowed the cancellation.
-        """
-        loop = asyncio.get_running_loop()
-        was_connected = self._status is _CONNECTED
-        if not was_connected:
-            self._interrupted_status = self._status
-            self._set_status(NetworkStatus.CONNECTING)
-            if self._generation != generation:
+    async def _attempt(self, run: _Run) -> float:
+        """One attempt: the check, its outcome (``_classify``), ``machine.decide`` on it, and
+        carrying that out (``_execute`` where hooks run, ``_settle`` where none do). Returns
+        the wait before the next attempt (0.0 when the run went stale meanwhile)."""
+        status = self._status
+        checking = machine.attempt_status(status)
+        if checking is not status:
+            run.restore_status = status
+            self._set_status(checking)
+            if run is not self._current_run:
                 return 0.0
-
-        failure: BaseException | None = None
-        result: object = None
+        # The check begins here ...
+        began = asyncio.get_running_loop().time()
+        coro, result, failure = _aio.begin_call(self.check_network)
         expired = False
-        began = loop.time()
-        try:
-            check = self.check_network()
-            if type(check) is _CoroutineType:
-                # A check that finishes without suspending (a pool's cached state, a flag) can
-                # never be timed out by the loop, so it needs no timer: run it up to its first
-                # suspension, and bound only what is left, from the check's start.
-                try:
-                    pending = check.send(None)
-                except StopIteration as finished:
-                    result = finished.value
-                else:
-                    result, failure, expired = await _await_until(
-                        _resume(check, pending), began + self._check_network_timeout
-                    )
-            else:  # any other awaitable (or a broken override: await raises TypeError)
-                result, failure, expired = await _await_until(
-                    check, began + self._check_network_timeout
-                )
-        except Exception as exc:
-            failure = exc
-        if self._generation != generation:
+        if coro is not None:  # it suspended: bound the rest, from the check's start
+            result, failure, expired = await _aio.await_bounded(
+                coro,
+                result,
+                began + self._check_network_timeout,
+                self._check_network_timeout,
+                self._abandon,
+                "check_network()",
+            )
+        if run is not self._current_run:  # the check paused or stopped it, or a listener
             return 0.0
-        if expired:
-            failure = None  # exceeding the timeout counts as NOT_CONNECTED, not as an error
+        # ... and ends here, with its outcome.
+        decision = machine.decide(checking, self._classify(result, failure, expired, began))
+        if decision.start_network or decision.release_network:
+            return await self._execute(run, decision)
+        return self._settle(run, decision)
+
+    def _classify(
+        self, result: object, failure: BaseException | None, expired: bool, began: float
+    ) -> AttemptOutcome:
+        """What the check came to, recorded in ``state`` (and logged unless it answered)."""
+        if expired:  # also when the check swallowed the timeout's cancellation
             timed_out = TimeoutError(
                 f"check_network() took longer than check_network_timeout="
                 f"{self._check_network_timeout} s"
             )
             self.state.record_error(timed_out, time.time())
             self._log(logging.WARNING, "%s: %s", type(self).__name__, timed_out)
-            result = NetworkStatus.NOT_CONNECTED
-        elif failure is None:
-            if result is _CONNECTED or result is _NOT_CONNECTED or result is _ERROR:
-                self.state.record_execution(loop.time() - began, time.time())
+            return AttemptOutcome.TIMED_OUT
+        if failure is None:
+            if result is _CONNECTED:
+                outcome = AttemptOutcome.CONNECTED
+            elif result is _NOT_CONNECTED:
+                outcome = AttemptOutcome.NOT_CONNECTED
+            elif result is _ERROR:
+                outcome = AttemptOutcome.ERROR_RETURNED
             else:
                 failure = TypeError(
                     f"check_network() returned {result!r}; expected NetworkStatus.CONNECTED, "
                     "NOT_CONNECTED or ERROR"
                 )
+            if failure is None:
+                loop_now = asyncio.get_running_loop().time()
+                self.state.record_execution(loop_now - began, time.time())
+                return outcome
+        self._report_failure("check_network()", failure)
+        return AttemptOutcome.RAISED
 
-        if failure is not None:
-            self.state.retry_count += 1
-            self._report_failure("check_network()", failure)
-            if was_connected and not await self._disconnect(generation, NetworkStatus.ERROR):
+    async def _execute(self, run: _Run, decision: Decision) -> float:
+        """Carry out a decision that runs hooks (see ``machine.Decision`` for the order)."""
+        if decision.start_network:
+            started = await self._start_network(run)
+            if run is not self._current_run:
                 return 0.0
-            self._set_status(NetworkStatus.ERROR)
-            return self._network_error_wait_time
-
-        if result is _CONNECTED:
-            if not was_connected and not await self._connect(generation):
-                return 0.0 if self._generation != generation else self._network_error_wait_time
-            self.state.retry_count = 0
-            return self._check_network_interval
-
-        target = (
-            NetworkStatus.ERROR if result is NetworkStatus.ERROR else NetworkStatus.NOT_CONNECTED
-        )
-        self.state.retry_count += 1
-        if was_connected and not await self._disconnect(generation, target):
-            return 0.0
-        self._set_status(target)
-        return self.backoff_delay(self.state.retry_count)
-
-    async def _connect(self, generation: int) -> bool:
-        """CONNECTING -> CONNECTED via start_network(); False if interrupted or it failed."""
-        if self._network_started:
-            # A previous start_network() was interrupted before its stop_network(); pair it now.
+            if not started:
+                decision = machine.decide(self._status, AttemptOutcome.START_NETWORK_FAILED)
+        self._count_retry(decision)
+        if decision.disconnect:
+            run.restore_status = decision.settle_status
+            self._set_status(NetworkStatus.DISCONNECTING)
+            if run is not self._current_run:
+                return 0.0
+            self._call_sync_hook(self.on_disconnected, "on_disconnected")
+            if run is not self._current_run:
+                return 0.0
+        if decision.release_network:
             await self._release_network()
-            if self._generation != generation:
+            if run is not self._current_run:
+                return 0.0
+        return self._settle(run, decision, retries_counted=True)
+
+    def _settle(self, run: _Run, decision: Decision, *, retries_counted: bool = False) -> float:
+        """The end of every attempt that ran to its end: the status settles where
+        ``decision`` says, and the wait before the next attempt is returned."""
+        if not retries_counted:
+            self._count_retry(decision)
+        delay = self._wait_seconds(decision.wait_kind)  # a defect here settles on ERROR
+        self._set_status(decision.settle_status)
+        if decision.start_network and run is self._current_run and self._status is _CONNECTED:
+            self._call_sync_hook(self.on_connected, "on_connected")
+        return delay
+
+    def _count_retry(self, decision: Decision) -> None:
+        if decision.reset_retries:
+            self.state.retry_count = 0
+        else:
+            self.state.retry_count += 1
+
+    def _wait_seconds(self, kind: WaitKind) -> float:
+        if kind is WaitKind.INTERVAL:
+            return self._check_network_interval
+        if kind is WaitKind.ERROR_WAIT:
+            return self._network_error_wait_time
+        delay = finite_number("backoff_delay()", self.backoff_delay(self.state.retry_count))
+        return max(delay, 0.0)
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    async def _start_network(self, run: _Run) -> bool:
+        """start_network(), after pairing an earlier one whose stop_network() never ran;
+        False if it failed or the run went stale."""
+        if self._network_started:
+            await self._release_network()
+            if run is not self._current_run:
                 return False
         self._network_started = True
-        started = await self._run_async_hook(self.start_network, "start_network")
-        if self._generation != generation:
-            return False
-        if not started:
-            self.state.retry_count += 1
-            await self._release_network()
-            if self._generation != generation:
-                return False
-            self._set_status(NetworkStatus.ERROR)
-            return False
-        self._set_status(NetworkStatus.CONNECTED)
-        if self._generation != generation:
-            return False
-        self._call_sync_hook(self.on_connected, "on_connected")
-        return True
-
-    async def _disconnect(self, generation: int, target: NetworkStatus) -> bool:
-        """CONNECTED -> DISCONNECTING, on_disconnected(), stop_network(); False if interrupted."""
-        self._interrupted_status = target
-        self._set_status(NetworkStatus.DISCONNECTING)
-        if self._generation != generation:
-            return False
-        self._call_sync_hook(self.on_disconnected, "on_disconnected")
-        await self._release_network()
-        return self._generation == generation
+        return await self._run_async_hook(self.start_network, "start_network")
 
     async def _release_network(self) -> None:
         """Run the stop_network() paired with the last start_network(), if it has not run."""
@@ -672,25 +833,18 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._network_started = False
         await self._run_async_hook(self.stop_network, "stop_network")
 
-    async def _run_async_hook(self, hook: Callable[[], Awaitable[None]], name: str) -> bool:
-        failure: BaseException | None = None
-        expired = False
+    async def _run_async_hook(
+        self, hook: Callable[[], Coroutine[Any, Any, None]], name: str
+    ) -> bool:
+        # The hook begins here ...
         when = asyncio.get_running_loop().time() + self._hook_timeout
-        try:
-            call = hook()
-            if type(call) is _CoroutineType:
-                # As for checks: a hook that finishes without suspending (the default no-op
-                # hooks do) needs no timer.
-                try:
-                    pending = call.send(None)
-                except StopIteration:
-                    pass
-                else:
-                    _, failure, expired = await _await_until(_resume(call, pending), when)
-            else:
-                _, failure, expired = await _await_until(call, when)
-        except Exception as exc:
-            failure = exc
+        coro, pending, failure = _aio.begin_call(hook)
+        expired = False
+        if coro is not None:
+            _, failure, expired = await _aio.await_bounded(
+                coro, pending, when, self._hook_timeout, self._abandon, f"{name}()"
+            )
+        # ... and ends here: done, failed or timed out.
         if expired:  # also when the hook swallowed the timeout's cancellation
             failure = TimeoutError(f"{name}() took longer than hook_timeout={self._hook_timeout} s")
         if failure is None:
@@ -701,100 +855,56 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     def _call_sync_hook(self, hook: Callable[[], None], name: str) -> None:
         try:
             hook()
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             self._report_failure(f"{name}()", exc)
+            self._record_defect("hook_error", f"{name}() failed", exc, logged=True)
 
-    # -- loop and cleanup tasks -----------------------------------------------------------------
+    # -- tasks the processor owns beside the attempt -----------------------------------------
 
-    def _spawn_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the check loop: the first attempt's task, at once."""
-        self._check_context = contextvars.copy_context()  # what create_task() would make
-        self._spawn_attempt(loop, self._generation, restarted=True)
+    def _task_name(self, role: str) -> str:
+        cls = type(self)
+        names = _task_names.get(cls)
+        if names is None:
+            names = _task_names[cls] = {}
+        name = names.get(role)
+        if name is None:
+            name = names[role] = f"chronopype:{cls.__name__}:{role}"
+        return name
 
-    def _begin_attempt(self, generation: int) -> None:
-        """The idle timer fired: start the next attempt in a task of its own."""
-        if self._generation != generation:  # cancelled timers never run; this is a backstop
-            return
-        loop = asyncio.get_running_loop()
-        if _EAGER_START and loop.get_task_factory() is None:
-            # The attempt starts in the next loop iteration, where a new task's first step
-            # would run, so events due at the same instant keep their order; started eagerly
-            # there, an attempt that never suspends needs its task only while it runs.
-            self._idle_timer = loop.call_soon(
-                self._begin_attempt_eagerly, generation, context=_timer_contexts.context
-            )
-            return
-        self._idle_timer = None
-        self._spawn_attempt(loop, generation, restarted=False)
+    def _track(self, task: asyncio.Task[None], *, retired: bool) -> None:
+        group = self._retired_tasks if retired else self._abandoned
+        if group is None:
+            group = set()
+            if retired:
+                self._retired_tasks = group
+            else:
+                self._abandoned = group
+        group.add(task)
+        task.add_done_callback(group.discard)
 
-    def _begin_attempt_eagerly(self, generation: int) -> None:
-        if self._generation != generation:  # cancelled handles never run; a backstop
-            return
-        due = self._idle_timer
-        # The handle stays in place while the eager start runs the attempt, so that
-        # check_loop_active, pause() and resume() called from inside it see a running loop.
-        self._spawn_attempt(asyncio.get_running_loop(), generation, restarted=False, eager=True)
-        if self._idle_timer is due:  # not replaced by the timer of an attempt that ended
-            self._idle_timer = None
-
-    def _spawn_attempt(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        generation: int,
-        *,
-        restarted: bool,
-        eager: bool = False,
-    ) -> None:
-        attempt = self._run_attempt(generation, restarted=restarted)
-        name = _names_of_tasks(type(self))[0]
-        task: asyncio.Task[None]
-        if eager:
-            task = asyncio.Task(  # type: ignore[call-arg]  # eager_start is new in 3.12
-                attempt, loop=loop, name=name, context=self._check_context, eager_start=True
-            )
-        else:
-            task = loop.create_task(attempt, name=name, context=self._check_context)
-        if task.done():
-            return  # started eagerly, it ran the whole attempt and armed the next timer
-        if self._generation == generation:
-            self._attempt_task = task
-        else:  # an eagerly started attempt was stopped before create_task() returned
-            self._retire(task)
-            task.cancel()
-
-    def _cancel_loop(self) -> None:
-        """Cancel the pending timer or the running attempt; stale attempts touch nothing."""
-        self._generation += 1
-        self._check_context = None  # the next start()/resume() copies a fresh one
-        timer = self._idle_timer
-        if timer is not None:
-            self._idle_timer = None
-            timer.cancel()
-        task = self._attempt_task
-        self._attempt_task = None
-        if task is None or task.done():
-            return
-        self._retire(task)
-        try:
-            task.cancel()
-        except RuntimeError:  # its loop is already closed: nothing left to cancel
-            retired = self._retired_tasks
-            if retired is not None:
-                retired.discard(task)
-
-    def _retire(self, task: asyncio.Task[None]) -> None:
-        if self._retired_tasks is None:
-            self._retired_tasks = set()
-        self._retired_tasks.add(task)
-        task.add_done_callback(self._retired_tasks.discard)
+    def _abandon(self, coro: Coroutine[Any, Any, Any], exc: BaseException, what: str) -> None:
+        """A check or hook ignored its cancellation for a whole extra timeout: it runs on in
+        a task of its own, tracked but never awaited, and the attempt goes on without it."""
+        task = asyncio.get_running_loop().create_task(
+            _aio.finish_abandoned(coro, exc), name=self._task_name("abandoned")
+        )
+        self._track(task, retired=False)
+        self._record_defect(
+            "abandoned_task",
+            f"{what} ignored its cancellation for a whole extra timeout; abandoned, "
+            f"left running in task {task.get_name()!r}",
+            level=logging.WARNING,
+        )
 
     def _schedule_cleanup(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
-        task = loop.create_task(self._cleanup(), name=_names_of_tasks(type(self))[1])
-        self._retire(task)
+        task = loop.create_task(self._cleanup(), name=self._task_name("cleanup"))
+        self._track(task, retired=True)
         self._cleanup_task = task
         return task
 
     async def _cleanup(self) -> None:
+        # Scheduled only while inactive, so a new run's first attempt waits for it (and a
+        # start_network() of the new run never overlaps this stop_network()).
         await self._drain_retired()
         await self._release_network()
 
@@ -802,7 +912,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         current = asyncio.current_task()
         loop = asyncio.get_running_loop()
         # Tasks of another (stopped) event loop can never finish here; don't wait for them.
-        # Usually the cancelled loop has already finished by now (its cancellation was
+        # Usually the cancelled attempt has already finished by now (its cancellation was
         # scheduled first), so asyncio.wait()'s future, timer and callbacks are rarely needed.
         pending = [
             task
@@ -811,14 +921,18 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         ]
         if not pending:
             return
-        _, still_running = await asyncio.wait(pending, timeout=self._hook_timeout)
+        # A cancelled attempt whose callee swallows the cancellation abandons that callee one
+        # more timeout later (check_network_timeout or hook_timeout), so it has unwound by
+        # the time both have passed.
+        bound = self._hook_timeout + self._check_network_timeout
+        _, still_running = await asyncio.wait(pending, timeout=bound)
         if still_running:
             self._log(
                 logging.WARNING,
                 "%s: %d cancelled network task(s) still running after %s s; carrying on",
                 type(self).__name__,
                 len(still_running),
-                self._hook_timeout,
+                bound,
             )
 
     # -- logging -------------------------------------------------------------------------------
@@ -833,6 +947,27 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             exc,
             exc_info=exc,
         )
+
+    def _record_defect(
+        self,
+        kind: str,
+        message: str,
+        exc: BaseException | None = None,
+        *,
+        level: int = logging.ERROR,
+        logged: bool = False,
+    ) -> None:
+        try:
+            at = asyncio.get_running_loop().time()
+        except RuntimeError:
+            at = math.nan
+        if self._defects is None:
+            self._defects = deque(maxlen=_DEFECTS_KEPT)
+        self._defects.append(
+            ProcessorDefect(at, kind, message if exc is None else f"{message}: {exc!r}")
+        )
+        if not logged:
+            self._log(level, "%s: %s", type(self).__name__, message, exc_info=exc)
 
     def _log(
         self, level: int, message: str, *args: object, exc_info: BaseException | None = None
