@@ -387,6 +387,32 @@ class BaseClock(ABC):
     def _enter_loop(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027
         """Hook for subclasses that need the running loop (e.g. to measure with it)."""
 
+    def _start_registered(self, origin: float) -> None:
+        """Start every registered processor that is not started yet.
+
+        The registry is never iterated while a processor runs: ``start()`` (or a listener it
+        notifies) may add or remove processors. Each pass works on a snapshot and skips
+        entries unregistered since; processors registered meanwhile are started by the next
+        pass, so the loop ends when every registered processor has been started.
+        """
+        while True:
+            pending = [entry for entry in self._entries.values() if not entry.started]
+            if not pending:
+                return
+            for entry in pending:
+                if self._entries.get(entry.processor) is not entry or entry.started:
+                    continue  # removed (or started) by a callback meanwhile
+                try:
+                    entry.processor.start(origin)
+                except Exception as exc:
+                    raise ClockError(f"failed to start {entry.processor!r}") from exc
+                entry.started = True
+                if entry.paused:
+                    try:
+                        entry.processor.pause()
+                    except Exception as exc:
+                        raise ClockError(f"failed to pause {entry.processor!r}") from exc
+
     async def __aenter__(self) -> Self:
         if self._in_context:
             raise ClockContextError("the clock is already inside an `async with` block")
@@ -398,22 +424,13 @@ class BaseClock(ABC):
         self._tick_counter = 0
         self._closed = False
         self._stop_requested = False
-        started: list[_Entry] = []
-        for entry in self._entries.values():
-            try:
-                entry.processor.start(origin)
-                entry.started = True
-                started.append(entry)
-                if entry.paused:
-                    entry.processor.pause()
-            except Exception as exc:
-                for done in started:
-                    done.started = False
-                    try:
-                        done.processor.stop()
-                    except Exception:
-                        logger.exception("%r raised from stop() while unwinding", done.processor)
-                raise ClockError(f"failed to start {entry.processor!r}") from exc
+        try:
+            self._start_registered(origin)
+        except BaseException:
+            # Stop everything that was started, including processors a callback registered
+            # (and that were started) while the others were starting.
+            await self._stop_processors(None)
+            raise
         self._in_context = True
         self._schedule_dirty = True
         self._events.publish(
@@ -482,16 +499,23 @@ class BaseClock(ABC):
             run_task.cancel()
 
     async def _stop_processors(self, deadline: float | None) -> None:
-        for entry in self._entries.values():
-            if not entry.started:
-                continue
-            entry.started = False
-            if hasattr(entry.processor, "await_cleanup"):
-                self._to_clean_up.append(entry.processor)
-            try:
-                entry.processor.stop()
-            except Exception:
-                logger.exception("%r raised from stop()", entry.processor)
+        # As in _start_registered: snapshots, never the live registry, while stop() runs; a
+        # callback may remove processors (remove_processor stops them) or add some (they are
+        # not started once the clock is closing, and so need no stop).
+        while True:
+            started = [entry for entry in self._entries.values() if entry.started]
+            if not started:
+                break
+            for entry in started:
+                if not entry.started:
+                    continue  # stopped by remove_processor from a callback meanwhile
+                entry.started = False
+                if hasattr(entry.processor, "await_cleanup"):
+                    self._to_clean_up.append(entry.processor)
+                try:
+                    entry.processor.stop()
+                except Exception:
+                    logger.exception("%r raised from stop()", entry.processor)
         to_clean_up, self._to_clean_up = self._to_clean_up, []
         if not to_clean_up:
             return
