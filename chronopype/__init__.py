@@ -5,6 +5,8 @@
 (``BacktestClock``, ``RealtimeClock``) drive them. Standard library only.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from chronopype.clocks import (
     BacktestClock,
     BaseClock,
@@ -13,21 +15,47 @@ from chronopype.clocks import (
     ClockStartEvent,
     ClockStopEvent,
     ClockTickEvent,
+    ProcessorStats,
     RealtimeClock,
 )
+from chronopype.exceptions import (
+    ClockContextError,
+    ClockError,
+    ClockRuntimeError,
+    ProcessorError,
+    ProcessorTimeoutError,
+)
 from chronopype.processors import NetworkProcessor, NetworkStatus, ProcessorState, TickProcessor
+from chronopype.runtime import ClockRuntime, ClockRuntimeConfig
+from chronopype.time import Time, TimestampFormat
+
+try:
+    __version__ = version("chronopype")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
 
 __all__ = [
     "BacktestClock",
     "BaseClock",
     "ClockConfig",
+    "ClockContextError",
+    "ClockError",
     "ClockMode",
+    "ClockRuntime",
+    "ClockRuntimeConfig",
+    "ClockRuntimeError",
     "ClockStartEvent",
     "ClockStopEvent",
     "ClockTickEvent",
     "NetworkProcessor",
     "NetworkStatus",
+    "ProcessorError",
     "ProcessorState",
+    "ProcessorStats",
+    "ProcessorTimeoutError",
     "RealtimeClock",
     "TickProcessor",
+    "Time",
+    "TimestampFormat",
+    "__version__",
 ]

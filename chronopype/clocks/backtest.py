@@ -54,6 +54,13 @@ class BacktestClock(BaseClock):
     def _origin_timestamp(self) -> float:
         return self._config.start_time
 
+    def _move_idle_timestamp(self, timestamp: float) -> None:
+        """Set the timestamp outside a context (``ClockRuntime.backtest_til``); forward only.
+        The next ``async with`` starts over at ``start_time``."""
+        if self._in_context:
+            raise ClockError("the timestamp moves by ticking inside a context")
+        self._current_timestamp = max(self._current_timestamp, timestamp)
+
     def _target(self, name: str, target_time: object) -> tuple[int, float]:
         """Grid index and stamp of the last tick at or before ``target_time``."""
         t = check_time(name, target_time)

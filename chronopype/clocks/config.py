@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, Self
 
 from chronopype._checks import finite_number
 
@@ -96,3 +98,28 @@ class ClockConfig:
         object.__setattr__(self, "start_time", start_time)
         object.__setattr__(self, "end_time", end_time)
         object.__setattr__(self, "processor_timeout", processor_timeout)
+
+    # pydantic-style helpers, as 0.8.3's model offered them. Copies are validated again.
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with the fields in ``update`` replaced (validated like the constructor)."""
+        return dataclasses.replace(self, **(update or {}))
+
+    def model_dump(self) -> dict[str, Any]:
+        """The fields as a dict (``clock_mode`` stays a ``ClockMode``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def model_validate(cls, obj: object) -> Self:
+        """A config from a dict of fields (``clock_mode`` may be a ClockMode, its value or its
+        name), or ``obj`` itself if it already is one."""
+        if isinstance(obj, cls):
+            return obj
+        if not isinstance(obj, dict):
+            raise TypeError(f"{cls.__name__}.model_validate takes a dict, got {obj!r}")
+        values = dict(obj)
+        mode = values.get("clock_mode")
+        if isinstance(mode, str) and mode in ClockMode.__members__:
+            values["clock_mode"] = ClockMode[mode]
+        elif isinstance(mode, int) and not isinstance(mode, bool):
+            values["clock_mode"] = ClockMode(mode)
+        return cls(**values)
