@@ -230,8 +230,8 @@ async def test_a_failing_processor_does_not_stop_the_others_or_the_run(
     ]
     state = failing.state
     assert state.error_count == 3
-    assert state.last_error is raised[8]
-    assert state.last_error_time == 3.0  # tick time, not wall time
+    assert state.last_exception is raised[8]
+    assert state.last_error_timestamp == 3.0  # tick time, not wall time
     assert state.successful_count == 0
     assert "retry 2/2" in caplog.text
 
@@ -289,8 +289,8 @@ async def test_fail_fast_raises_the_processors_own_exception(fake_clock: FakeClo
             await clock.run()
     assert caught.value is boom
     assert after.ticks == [1.0]  # fail_fast stops the tick where it failed
-    assert failing.state.last_error is boom
-    assert failing.state.last_error_time == 2.0
+    assert failing.state.last_exception is boom
+    assert failing.state.last_error_timestamp == 2.0
     assert [(s.timestamp, s.total_ticks, s.error) for s in stops] == [(2.0, 1, boom)]
 
 
@@ -323,7 +323,7 @@ async def test_a_processors_own_timeout_error_is_recorded_not_swallowed(
     assert reported == [own]
     assert reported[0] is own
     assert not isinstance(reported[0], ProcessorTimeoutError)
-    assert processor.state.last_error is own
+    assert processor.state.last_exception is own
     assert processor.state.error_count == 1
     assert clock.get_processor_state(processor) is processor.state
 
@@ -350,7 +350,7 @@ async def test_the_clock_times_out_a_slow_async_tick_on_the_loop_clock(
     assert isinstance(error, ProcessorTimeoutError)
     assert isinstance(error, TimeoutError)
     assert (error.processor, error.timeout, error.timestamp) == (slow, 1.0, 1.0)
-    assert slow.state.last_error is error
+    assert slow.state.last_exception is error
 
 
 async def test_concurrent_processors_share_the_tick_time(fake_clock: FakeClock) -> None:
@@ -405,9 +405,9 @@ async def test_counts_are_not_capped_by_the_window_and_times_are_tick_times(
     assert stats["total_ticks"] == 50
     assert stats["successful_ticks"] == 45
     assert stats["failed_ticks"] == stats["error_count"] == 5
-    assert stats["error_rate"] == 0.1
-    assert stats["last_error_time"] == 50.0
-    assert stats["last_success_time"] == 49.0
+    assert stats["error_rate"] == 10.0  # a percentage, as in 0.8.3
+    assert stats["last_error_timestamp"] == 50.0
+    assert stats["last_success_timestamp"] == 49.0
     assert stats["last_timestamp"] == 50.0
     assert stats["is_paused"] is False
     assert len(processor.state.execution_times) == 10

@@ -167,7 +167,7 @@ async def test_execution_times_are_loop_time_and_lagging_is_exact(fake_clock: Fa
     took = array("f", [0.3])[0]  # the latency window stores float32
     assert stats["avg_execution_time"] == pytest.approx(took, abs=1e-9)
     assert stats["max_execution_time"] == pytest.approx(took, abs=1e-9)
-    assert stats["last_success_time"] == T0 + 5.0
+    assert stats["last_success_timestamp"] == T0 + 5.0
     assert clock.get_lagging_processors(0.2) == [slow]
     assert clock.get_lagging_processors(0.5) == []
     # quick starts 0.3 s late each tick but takes no time itself
@@ -192,8 +192,8 @@ async def test_retries_and_errors_use_loop_time_and_tick_stamps(fake_clock: Fake
         await clock.run_til(T0 + 2.0)
     assert processor.attempts == pytest.approx([1.0, 1.1, 1.3, 2.0, 2.1, 2.3], abs=1e-9)
     assert processor.state.error_count == 2
-    assert processor.state.last_error_time == T0 + 2.0
-    assert processor.state.last_error is reported[-1]
+    assert processor.state.last_error_timestamp == T0 + 2.0
+    assert processor.state.last_exception is reported[-1]
 
 
 async def test_processors_added_and_removed_from_another_task_during_a_run(

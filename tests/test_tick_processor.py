@@ -52,10 +52,10 @@ def test_record_execution_stamps_current_timestamp() -> None:
     processor = TickProcessor()
     processor.start(100.0)
     processor.record_execution(0.5)
-    assert processor.state.last_success_time == 100.0
+    assert processor.state.last_success_timestamp == 100.0
     assert processor.state.successful_count == 1
     error = RuntimeError("x")
     processor.record_error(error, 101.0)
-    assert processor.state.last_error is error
-    assert processor.state.last_error_time == 101.0
+    assert processor.state.last_exception is error
+    assert processor.state.last_error_timestamp == 101.0
     assert processor.state.consecutive_errors == 1

@@ -9,6 +9,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict
 
@@ -43,8 +44,12 @@ _GRID_TOLERANCE = 1e-9
 class ProcessorStats(TypedDict):
     """A snapshot of one processor's statistics, read from its ``state``.
 
-    Counts cover the processor's whole life; the execution-time figures cover the last
-    ``stats_window_size`` executions. Times of errors and successes are tick timestamps.
+    The keys of chronopype 0.8.3 keep their types and meanings (``error_rate`` a percentage,
+    ``last_error`` a message, ``*_time`` datetimes, ``std_dev_execution_time`` the sample
+    deviation); the richer values have keys of their own (``last_exception``,
+    ``*_timestamp`` epoch floats). Counts cover the processor's whole life; the execution-time
+    figures cover the last ``stats_window_size`` executions. Error and success times are tick
+    timestamps.
     """
 
     total_ticks: int
@@ -59,10 +64,13 @@ class ProcessorStats(TypedDict):
     max_execution_time: float
     std_dev_execution_time: float
     p95_execution_time: float
-    last_error: BaseException | None
-    last_error_time: float | None
-    last_success_time: float | None
-    last_timestamp: float
+    last_error: str | None
+    last_exception: BaseException | None
+    last_error_time: datetime | None
+    last_error_timestamp: float | None
+    last_success_time: datetime | None
+    last_success_timestamp: float | None
+    last_timestamp: float | None
     is_active: bool
     is_paused: bool
 
@@ -354,11 +362,14 @@ class BaseClock(ABC):
             error_rate=state.error_rate,
             avg_execution_time=state.avg_execution_time,
             max_execution_time=state.max_execution_time,
-            std_dev_execution_time=state.std_execution_time,
+            std_dev_execution_time=state.std_dev_execution_time,
             p95_execution_time=state.percentile(95),
             last_error=state.last_error,
+            last_exception=state.last_exception,
             last_error_time=state.last_error_time,
+            last_error_timestamp=state.last_error_timestamp,
             last_success_time=state.last_success_time,
+            last_success_timestamp=state.last_success_timestamp,
             last_timestamp=state.last_timestamp,
             is_active=state.is_active,
             is_paused=entry.paused,

@@ -15,9 +15,9 @@ class TickProcessor:
     to suspend that work while staying registered. ``tick``/``async_tick`` are the per-tick
     handlers; ``async_tick`` calls ``tick`` unless overridden.
 
-    ``current_timestamp`` is ``state.last_timestamp``: set by ``start`` and by whoever drives the
-    ticks (the clock). Timing and error statistics go through ``record_execution`` and
-    ``record_error``.
+    ``current_timestamp`` is ``state.last_timestamp`` (0.0 while that is None): set by ``start``
+    and by whoever drives the ticks (the clock). Timing and error statistics go through
+    ``record_execution`` and ``record_error``.
     """
 
     __slots__ = ("__weakref__", "_state")
@@ -31,7 +31,8 @@ class TickProcessor:
 
     @property
     def current_timestamp(self) -> float:
-        return self._state.last_timestamp
+        timestamp = self._state.last_timestamp
+        return 0.0 if timestamp is None else timestamp
 
     def start(self, timestamp: float) -> None:
         self._state.last_timestamp = timestamp
