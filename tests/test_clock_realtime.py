@@ -196,6 +196,24 @@ async def test_retries_and_errors_use_loop_time_and_tick_stamps(fake_clock: Fake
     assert processor.state.last_exception is reported[-1]
 
 
+async def test_realtime_retry_waits_are_capped_at_one_tick(fake_clock: FakeClock) -> None:
+    attempts: list[float] = []
+
+    class Broken(TickProcessor):
+        def tick(self, timestamp: float) -> None:
+            attempts.append(asyncio.get_running_loop().time())
+            raise ConnectionError("down")
+
+    clock = RealtimeClock(
+        ClockConfig(ClockMode.REALTIME, max_retries=3, tick_size=0.5), retry_backoff=0.3
+    )
+    clock.add_processor(Broken())
+    async with clock:
+        await clock.run_til(T0 + 0.5)
+    # Backoffs 0.3, 0.6, 1.2 s, each capped at tick_size = 0.5 s.
+    assert attempts == pytest.approx([0.5, 0.8, 1.3, 1.8], abs=1e-9)
+
+
 async def test_processors_added_and_removed_from_another_task_during_a_run(
     fake_clock: FakeClock,
 ) -> None:

@@ -115,7 +115,7 @@ async def test_removing_a_processor_not_yet_started_while_entering_never_starts_
     async with clock:
         await clock.run()
     assert journal == ["start first", "stop first"]
-    assert clock.processors == (first,)
+    assert clock.processors == [first]
     assert victim.ticks == []
 
 
@@ -178,7 +178,7 @@ async def test_a_processor_that_removes_itself_on_stop_does_not_break_exit(
     async with clock:
         await clock.run()
     assert journal == ["start selfish", "start other", "stop selfish", "stop other"]
-    assert clock.processors == (other,)
+    assert clock.processors == [other]
 
 
 async def test_a_processor_added_while_stopping_is_registered_but_never_started(
@@ -192,7 +192,7 @@ async def test_a_processor_added_while_stopping_is_registered_but_never_started(
     async with clock:
         await clock.run()
     assert journal == ["start first", "stop first"]
-    assert clock.processors == (first, late)
+    assert clock.processors == [first, late]
     # A later context starts (and stops) both.
     async with clock:
         pass
@@ -292,7 +292,7 @@ async def test_status_listener_removing_its_processor_on_stopped_is_safe(
     assert all(net.network_status is NetworkStatus.STOPPED for net in nets)
     assert not any(net.check_loop_active for net in nets)
     assert [net.hooks for net in nets] == [["start_network", "stop_network"]] * 4
-    assert clock.processors == ()
+    assert clock.processors == []
     await fake_clock.advance(60.0)
     assert [net.hooks for net in nets] == [["start_network", "stop_network"]] * 4
 

@@ -27,7 +27,9 @@ class BacktestClock(BaseClock):
     (``run_til``, ``step_to``, ``fast_forward``) is stamped exactly as given.
 
     Execution times recorded in processor statistics are CPU-side costs measured with
-    ``time.perf_counter()``: simulated time does not pass during a tick.
+    ``time.perf_counter()``: simulated time does not pass during a tick. For the same reason a
+    failed tick is retried at once (after yielding to the event loop), never after a real
+    backoff sleep: ``retry_backoff`` only matters to a realtime clock.
     """
 
     __slots__ = ("_final_index", "_final_timestamp")
@@ -53,6 +55,9 @@ class BacktestClock(BaseClock):
 
     def _origin_timestamp(self) -> float:
         return self._config.start_time
+
+    def _retry_wait(self, backoff: float) -> float:
+        return 0.0
 
     def _move_idle_timestamp(self, timestamp: float) -> None:
         """Set the timestamp outside a context (``ClockRuntime.backtest_til``); forward only.

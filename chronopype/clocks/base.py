@@ -13,6 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict
 
+from chronopype.clocks._publishing import ClockPublisher
 from chronopype.clocks.config import ClockConfig, ClockMode
 from chronopype.clocks.errors import ClockContextError, ClockError, ProcessorTimeoutError
 from chronopype.clocks.events import (
@@ -120,7 +121,7 @@ def check_time(name: str, value: object, *, allow_inf: bool = False) -> float:
     return number
 
 
-class BaseClock(ABC):
+class BaseClock(ClockPublisher, ABC):
     """Drives registered processors tick by tick.
 
     **Registry.** The clock's registry is the only record of which processors exist and which
@@ -131,12 +132,17 @@ class BaseClock(ABC):
 
     **Failures.** A tick that raises (or, for processors that override ``async_tick``, runs
     longer than ``processor_timeout``; a plain synchronous ``tick`` cannot be interrupted) is
-    retried up to ``max_retries`` times, with a backoff of ``retry_backoff * 2**(n - 1)``
-    seconds before retry n, slept on the event loop (so it is virtual under a fake clock).
-    Then the processor's own exception (or a :class:`ProcessorTimeoutError` for a timeout the
-    clock imposed) is recorded with ``processor.record_error(exc, tick_timestamp)``, passed to
-    ``error_callback(processor, exc)``, and the tick goes on with the next processor. With
-    ``config.fail_fast`` the exception is raised out of the run instead, after being recorded.
+    retried up to ``max_retries`` times: a realtime clock waits ``retry_backoff * 2**(n - 1)``
+    seconds (at most one ``tick_size``) on the event loop before retry n, a backtest clock
+    retries at once. Then the processor's own exception (or a :class:`ProcessorTimeoutError`
+    for a timeout the clock imposed) is recorded with ``processor.record_error(exc,
+    tick_timestamp)``, passed to ``error_callback(processor, exc)``, and the tick goes on with
+    the next processor. With ``config.fail_fast`` the tick still ticks every processor due,
+    counts and publishes, and then the first such exception is raised out of the run.
+    ``state.retry_count`` counts the failed attempts of a tick being retried.
+
+    **Events** go to ``subscribe()`` callbacks and, with eventspype installed, to the
+    eventspype subscribers of ``start_publication``/``tick_publication``/``stop_publication``.
 
     **Statistics** live in each processor's ``state``: the clock sets
     ``state.last_timestamp`` before each tick and calls ``record_execution(seconds)`` after a
@@ -147,8 +153,9 @@ class BaseClock(ABC):
     ``await_cleanup()`` if they have one, and sends exactly one :class:`ClockStopEvent`.
     """
 
+    # Slots for speed; instances still take new attributes (as 0.8.3's did): the publisher
+    # base class has no __slots__, so they have a __dict__ (and __weakref__) too.
     __slots__ = (
-        "__weakref__",
         "_closed",
         "_config",
         "_current_timestamp",
@@ -191,6 +198,7 @@ class BaseClock(ABC):
         backoff = check_time("retry_backoff", retry_backoff)
         if backoff < 0:
             raise ValueError(f"retry_backoff must be >= 0, got {backoff!r}")
+        ClockPublisher.__init__(self)
         self._config = config
         self._error_callback = error_callback
         self._retry_backoff = backoff
@@ -244,9 +252,15 @@ class BaseClock(ABC):
         return self._tick_counter
 
     @property
-    def processors(self) -> tuple[TickProcessor, ...]:
-        """Every registered processor, paused or not, in registration order."""
-        return tuple(self._entries)
+    def processors(self) -> list[TickProcessor]:
+        """Every registered processor, paused or not, in registration order (a new list:
+        changing it does not change the registry)."""
+        return list(self._entries)
+
+    @property
+    def processor_states(self) -> dict[TickProcessor, ProcessorState]:
+        """Each registered processor's (live) ``state``."""
+        return {processor: entry.state for processor, entry in self._entries.items()}
 
     @property
     def is_in_context(self) -> bool:
@@ -375,6 +389,15 @@ class BaseClock(ABC):
             is_paused=entry.paused,
         )
 
+    def get_processor_performance(self, processor: TickProcessor) -> tuple[float, float, float]:
+        """(average, sample standard deviation, 95th percentile) of the processor's execution
+        times in seconds; zeros if it is not registered or has none."""
+        entry = self._entries.get(processor)
+        if entry is None or not entry.state.execution_times:
+            return 0.0, 0.0, 0.0
+        state = entry.state
+        return state.avg_execution_time, state.std_dev_execution_time, state.percentile(95)
+
     def get_lagging_processors(self, threshold: float) -> list[TickProcessor]:
         """Registered processors whose average execution time exceeds ``threshold`` seconds."""
         limit = check_time("threshold", threshold)
@@ -395,7 +418,7 @@ class BaseClock(ABC):
     def _origin_timestamp(self) -> float:
         """The timestamp a context starts at: tick k falls at origin + k * tick_size."""
 
-    def _enter_loop(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027
+    def _enter_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Hook for subclasses that need the running loop (e.g. to measure with it)."""
 
     def _start_registered(self, origin: float) -> None:
@@ -444,9 +467,11 @@ class BaseClock(ABC):
             raise
         self._in_context = True
         self._schedule_dirty = True
-        self._events.publish(
-            ClockStartEvent(timestamp=origin, mode=self.MODE, tick_size=self._config.tick_size)
+        start_event = ClockStartEvent(
+            timestamp=origin, mode=self.MODE, tick_size=self._config.tick_size
         )
+        self._events.publish(start_event)
+        self._publish_event(start_event)
         return self
 
     async def __aexit__(
@@ -487,13 +512,17 @@ class BaseClock(ABC):
             await self._stop_run(deadline)
             await self._stop_processors(deadline)
         finally:
-            self._events.publish(
-                ClockStopEvent(
-                    timestamp=self._current_timestamp,
-                    total_ticks=self._tick_counter,
-                    error=error,
-                )
+            stop_event = ClockStopEvent(
+                timestamp=self._current_timestamp,
+                total_ticks=self._tick_counter,
+                final_states={
+                    processor: entry.state.model_copy()
+                    for processor, entry in self._entries.items()
+                },
+                error=error,
             )
+            self._events.publish(stop_event)
+            self._publish_event(stop_event)
 
     async def _stop_run(self, deadline: float | None) -> None:
         run_task, run_done = self._run_task, self._run_done
@@ -607,13 +636,19 @@ class BaseClock(ABC):
         self._schedule_dirty = False
 
     async def _tick(self, timestamp: float) -> None:
-        """Tick every scheduled processor at ``timestamp``, then send the tick event."""
+        """Tick every scheduled processor at ``timestamp``, then send the tick event.
+
+        With ``fail_fast``, a processor that gives up does not stop the tick: every processor
+        due is ticked (in either mode), the tick counts and its event is sent, and then the
+        first give-up error is raised.
+        """
         if self._schedule_dirty:
             self._refresh_schedule()
         schedule = self._schedule
         self._current_timestamp = timestamp
+        failure: BaseException | None = None
         if self._config.concurrent_processors:
-            await self._tick_concurrently(schedule, timestamp)
+            failure = await self._tick_concurrently(schedule, timestamp)
         else:
             measure = self._measure
             for entry in schedule:
@@ -622,41 +657,53 @@ class BaseClock(ABC):
                 entry.state.last_timestamp = timestamp
                 sync_tick = entry.sync_tick
                 if sync_tick is None:
-                    await self._tick_entry(entry, timestamp)
-                    continue
-                started = measure()
-                try:
-                    sync_tick(timestamp)
-                except Exception as exc:
-                    await self._retry(entry, timestamp, exc)
-                    continue
-                entry.record_execution(measure() - started)
+                    error = await self._tick_entry(entry, timestamp)
+                else:
+                    started = measure()
+                    try:
+                        sync_tick(timestamp)
+                    except Exception as exc:
+                        error = await self._retry(entry, timestamp, exc)
+                    else:
+                        entry.record_execution(measure() - started)
+                        continue
+                if failure is None:
+                    failure = error
         self._tick_counter += 1
-        if self._events.has_subscribers(ClockTickEvent):
-            self._events.publish(
-                ClockTickEvent(
-                    timestamp=timestamp,
-                    tick_counter=self._tick_counter,
-                    processors=tuple(entry.processor for entry in schedule if entry.scheduled),
-                )
+        if self._events.has_subscribers(ClockTickEvent) or self._wants(ClockTickEvent):
+            event = ClockTickEvent(
+                timestamp=timestamp,
+                tick_counter=self._tick_counter,
+                processors=[entry.processor for entry in schedule if entry.scheduled],
             )
+            self._events.publish(event)
+            self._publish_event(event)
+        if failure is not None:
+            raise failure
 
-    async def _tick_concurrently(self, schedule: tuple[_Entry, ...], timestamp: float) -> None:
+    async def _tick_concurrently(
+        self, schedule: tuple[_Entry, ...], timestamp: float
+    ) -> BaseException | None:
         due = [entry for entry in schedule if entry.scheduled]
         for entry in due:
             entry.state.last_timestamp = timestamp
         results = await asyncio.gather(
             *(self._tick_entry(entry, timestamp) for entry in due), return_exceptions=True
         )
-        # Every processor finished its tick (and its retries) before a fail_fast error is raised.
+        failure: BaseException | None = None
         for result in results:
             if isinstance(result, BaseException):
-                raise result
+                raise result  # not a give-up (those are returned): a cancellation
+            if failure is None:
+                failure = result
+        return failure
 
-    async def _tick_entry(self, entry: _Entry, timestamp: float) -> None:
+    async def _tick_entry(self, entry: _Entry, timestamp: float) -> BaseException | None:
+        """Tick with retries; returns the give-up error when ``fail_fast`` wants it raised."""
         error = await self._attempt(entry, timestamp)
-        if error is not None:
-            await self._retry(entry, timestamp, error)
+        if error is None:
+            return None
+        return await self._retry(entry, timestamp, error)
 
     async def _attempt(self, entry: _Entry, timestamp: float) -> BaseException | None:
         """Tick once; return the failure instead of raising it."""
@@ -685,12 +732,18 @@ class BaseClock(ABC):
         entry.record_execution(measure() - started)
         return None
 
-    async def _retry(self, entry: _Entry, timestamp: float, error: BaseException) -> None:
-        """Retry a failed tick with backoff; give up after ``max_retries``."""
+    async def _retry(
+        self, entry: _Entry, timestamp: float, error: BaseException
+    ) -> BaseException | None:
+        """Retry a failed tick; give up after ``max_retries``. Returns the error to raise
+        (``fail_fast``) or None. ``state.retry_count`` counts the failed attempts while this
+        runs (0 again after a success), as in 0.8.3."""
         max_retries = self._config.max_retries
+        state = entry.state
         attempts = 1
+        state.retry_count = attempts
         while attempts <= max_retries and entry.scheduled:
-            delay = self._retry_backoff * 2 ** (attempts - 1)
+            delay = self._retry_wait(self._retry_backoff * 2 ** (attempts - 1))
             logger.warning(
                 "%r failed its tick at %r (%r); retry %d/%d in %gs",
                 entry.processor, timestamp, error, attempts, max_retries, delay,
@@ -699,13 +752,19 @@ class BaseClock(ABC):
             attempts += 1
             next_error = await self._attempt(entry, timestamp)
             if next_error is None:
-                return
+                state.retry_count = 0
+                return None
+            state.retry_count = attempts
             error = next_error
-        self._give_up(entry, timestamp, error, attempts)
+        return self._give_up(entry, timestamp, error, attempts)
+
+    def _retry_wait(self, backoff: float) -> float:
+        """How long to wait before a retry whose backoff is ``backoff`` seconds."""
+        return backoff
 
     def _give_up(
         self, entry: _Entry, timestamp: float, error: BaseException, attempts: int
-    ) -> None:
+    ) -> BaseException | None:
         processor = entry.processor
         logger.error(
             "%r failed its tick at %r after %d attempt(s): %r", processor, timestamp, attempts,
@@ -717,8 +776,7 @@ class BaseClock(ABC):
                 self._error_callback(processor, error)
             except Exception:
                 logger.exception("error_callback raised for %r", processor)
-        if self._config.fail_fast:
-            raise error
+        return error if self._config.fail_fast else None
 
 
 def _unset_measure() -> float:
