@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ClockContextError",
     "ClockError",
+    "ClockValueError",
     "ClockRuntimeError",
     "ProcessorError",
     "ProcessorTimeoutError",
@@ -21,6 +22,11 @@ class ClockError(Exception):
 
 class ClockContextError(ClockError):
     """The clock was entered twice, or used outside ``async with clock``."""
+
+
+class ClockValueError(ClockError, ValueError):
+    """A clock was given a value it cannot use (a config for another mode, ``step(0)``, a
+    target past ``end_time``...). A ``ClockError``, as 0.8.3 raised, and a ``ValueError``."""
 
 
 class ProcessorError(ClockError):

@@ -65,6 +65,7 @@ def test_ints_become_floats() -> None:
         ("processor_timeout", -0.5),
         ("max_retries", -1),
         ("stats_window_size", 0),
+        ("stats_window_size", 10_001),
     ],
 )
 def test_bad_values_raise_value_error_naming_the_field(field: str, value: Any) -> None:

@@ -240,7 +240,7 @@ async def test_a_processor_that_fails_to_start_is_not_registered(fake_clock: Fak
 
     clock = backtest()
     async with clock:
-        with pytest.raises(ClockError, match="failed to start") as caught:
+        with pytest.raises(ClockError, match="Failed to start processor") as caught:
             clock.add_processor(WontStart("w"))
         assert isinstance(caught.value.__cause__, OSError)
         assert clock.processors == []
@@ -257,7 +257,7 @@ async def test_enter_unwinds_started_processors_when_one_fails_to_start(
     good = Recorder("good")
     clock.add_processor(good)
     clock.add_processor(WontStart("bad"))
-    with pytest.raises(ClockError, match="failed to start"):
+    with pytest.raises(ClockError, match="Failed to start processor"):
         async with clock:
             pytest.fail("the body must not run")
     assert good.calls == ["start@0", "stop"]

@@ -213,7 +213,7 @@ async def test_failing_enter_stops_what_it_started_including_companions(
     good = Recorder("good", journal, on_start=lambda: clock.add_processor(companion))
     clock.add_processor(good)
     clock.add_processor(WontStart("bad", journal))
-    with pytest.raises(ClockError, match="failed to start") as caught:
+    with pytest.raises(ClockError, match="Failed to start processor") as caught:
         async with clock:
             pytest.fail("the body must not run")
     assert isinstance(caught.value.__cause__, OSError)
@@ -240,7 +240,7 @@ async def test_failing_enter_stops_a_companion_started_before_the_failure(
     good = Recorder("good", journal, on_start=lambda: clock.add_processor(companion))
     companion.on_start = lambda: clock.add_processor(bad)
     clock.add_processor(good)
-    with pytest.raises(ClockError, match="failed to start"):
+    with pytest.raises(ClockError, match="Failed to start processor"):
         async with clock:
             pytest.fail("the body must not run")
     assert journal[:2] == ["start good", "start companion"]
@@ -263,7 +263,7 @@ async def test_failing_enter_stops_a_network_processor_and_awaits_its_cleanup(
         if new is NetworkStatus.NOT_CONNECTED
         else None
     )
-    with pytest.raises(ClockError, match="failed to start"):
+    with pytest.raises(ClockError, match="Failed to start processor"):
         async with clock:
             pytest.fail("the body must not run")
     assert net.network_status is NetworkStatus.STOPPED

@@ -15,7 +15,12 @@ from typing import Any, ClassVar, Self, TypedDict
 
 from chronopype.clocks._publishing import ClockPublisher
 from chronopype.clocks.config import ClockConfig, ClockMode
-from chronopype.clocks.errors import ClockContextError, ClockError, ProcessorTimeoutError
+from chronopype.clocks.errors import (
+    ClockContextError,
+    ClockError,
+    ClockValueError,
+    ProcessorTimeoutError,
+)
 from chronopype.clocks.events import (
     ClockStartEvent,
     ClockStopEvent,
@@ -189,9 +194,9 @@ class BaseClock(ClockPublisher, ABC):
         if not isinstance(config, ClockConfig):
             raise TypeError(f"config must be a ClockConfig, got {config!r}")
         if config.clock_mode is not self.MODE:
-            raise ValueError(
-                f"{type(self).__name__} needs config.clock_mode={self.MODE}, "
-                f"got {config.clock_mode}"
+            raise ClockValueError(
+                f"{type(self).__name__} requires {self.MODE.name} mode, "
+                f"got config.clock_mode={config.clock_mode}"
             )
         if error_callback is not None and not callable(error_callback):
             raise TypeError(f"error_callback must be callable, got {error_callback!r}")
@@ -298,7 +303,7 @@ class BaseClock(ClockPublisher, ABC):
             raise ClockError(f"{processor!r} is already registered with this clock")
         if owner is not None:
             raise ClockError(
-                f"{processor!r} is registered with another clock; remove it there first"
+                f"{processor!r} is already registered to another clock; remove it there first"
             )
         entry = _Entry(processor)
         window = self._config.stats_window_size
@@ -309,7 +314,9 @@ class BaseClock(ClockPublisher, ABC):
             try:
                 processor.start(self._current_timestamp)
             except Exception as exc:
-                raise ClockError(f"failed to start {processor!r}; not registered") from exc
+                raise ClockError(
+                    f"Failed to start processor {processor!r}; not registered"
+                ) from exc
             entry.started = True
         self._entries[processor] = entry
         _OWNERS[processor] = weakref.ref(self)
@@ -439,7 +446,7 @@ class BaseClock(ClockPublisher, ABC):
                 try:
                     entry.processor.start(origin)
                 except Exception as exc:
-                    raise ClockError(f"failed to start {entry.processor!r}") from exc
+                    raise ClockError(f"Failed to start processor {entry.processor!r}") from exc
                 entry.started = True
                 if entry.paused:
                     try:
@@ -449,7 +456,7 @@ class BaseClock(ClockPublisher, ABC):
 
     async def __aenter__(self) -> Self:
         if self._in_context:
-            raise ClockContextError("the clock is already inside an `async with` block")
+            raise ClockContextError("Clock is already in a context (`async with` block)")
         self._enter_loop(asyncio.get_running_loop())
         origin = self._origin_timestamp()
         self._origin = origin
@@ -481,7 +488,7 @@ class BaseClock(ClockPublisher, ABC):
         traceback: TracebackType | None,
     ) -> None:
         if not self._in_context:
-            raise ClockContextError("the clock is not inside an `async with` block")
+            raise ClockContextError("Clock is not in a context (`async with` block)")
         try:
             await self._close(None, exc)
         finally:
@@ -599,11 +606,13 @@ class BaseClock(ClockPublisher, ABC):
 
     def _begin_run(self) -> None:
         if not self._in_context:
-            raise ClockContextError("runs need `async with clock:` around them")
+            raise ClockContextError(
+                "Clock must be started in a context: runs need `async with clock:` around them"
+            )
         if self._closed:
             raise ClockError("the clock was shut down")
         if self._run_task is not None:
-            raise ClockError("the clock is already running")
+            raise ClockError("Clock is already running")
         self._run_task = asyncio.current_task()
         self._run_done = asyncio.get_running_loop().create_future()
         self._stop_requested = False

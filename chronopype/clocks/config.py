@@ -12,6 +12,10 @@ from chronopype._checks import finite_number
 __all__ = ["ClockConfig", "ClockMode"]
 
 
+# 0.8.3's bound, kept: a clock applies the window to every processor it registers.
+MAX_STATS_WINDOW_SIZE = 10_000
+
+
 class ClockMode(Enum):
     """Which kind of clock a configuration is for."""
 
@@ -90,7 +94,11 @@ class ClockConfig:
         if processor_timeout <= 0:
             raise ValueError(f"processor_timeout must be > 0, got {processor_timeout!r}")
         _count("max_retries", self.max_retries, 0)
-        _count("stats_window_size", self.stats_window_size, 1)
+        if _count("stats_window_size", self.stats_window_size, 1) > MAX_STATS_WINDOW_SIZE:
+            raise ValueError(
+                f"stats_window_size must be <= {MAX_STATS_WINDOW_SIZE}, "
+                f"got {self.stats_window_size}"
+            )
         _flag("concurrent_processors", self.concurrent_processors)
         _flag("fail_fast", self.fail_fast)
         # Normalise ints to floats so that arithmetic on the grid never mixes types.

@@ -1,5 +1,10 @@
 """Exceptions raised by clocks (defined in :mod:`chronopype.exceptions`)."""
 
-from chronopype.exceptions import ClockContextError, ClockError, ProcessorTimeoutError
+from chronopype.exceptions import (
+    ClockContextError,
+    ClockError,
+    ClockValueError,
+    ProcessorTimeoutError,
+)
 
-__all__ = ["ClockContextError", "ClockError", "ProcessorTimeoutError"]
+__all__ = ["ClockContextError", "ClockError", "ClockValueError", "ProcessorTimeoutError"]
