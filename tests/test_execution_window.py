@@ -54,7 +54,9 @@ def test_extend_clear_repr_and_equality() -> None:
     assert repr(window) == "ExecutionWindow([1.0, 2.0, 3.0], maxlen=3)"
     assert window == ExecutionWindow([1.0, 2.0, 3.0], maxlen=3)
     assert window != ExecutionWindow([1.0, 2.0, 3.0], maxlen=4)
-    assert window != [1.0, 2.0, 3.0]  # like a deque, it equals only its own kind
+    assert window == [1.0, 2.0, 3.0]  # as 0.8.3's list did
+    assert window != [1.0, 2.0]
+    assert window != (1.0, 2.0, 3.0)  # other sequences: like a deque, never equal
     assert 2.0 in window and 0.5 not in window
     window.clear()
     assert list(window) == [] and window.maxlen == 3

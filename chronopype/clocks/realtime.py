@@ -50,6 +50,8 @@ class RealtimeClock(BaseClock):
     ) -> None:
         super().__init__(config, error_callback, retry_backoff=retry_backoff)
         self._missed_ticks = 0
+        # Before the first context, as in 0.8.3: the current grid point of the wall clock.
+        self._current_timestamp = self._origin_timestamp()
 
     @property
     def missed_ticks(self) -> int:

@@ -115,6 +115,9 @@ class ExecutionWindow(Sequence[float]):
         return self._values[(self._oldest + position) % size]
 
     def __eq__(self, other: object) -> bool:
+        # A list compares by contents: chronopype 0.8.3's execution_times was a list.
+        if isinstance(other, list):
+            return list(self) == other
         if not isinstance(other, ExecutionWindow):
             return NotImplemented
         return self.maxlen == other.maxlen and list(self) == list(other)
