@@ -13,6 +13,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict
 
+from chronopype.clocks._grid import grid_index, grid_time
 from chronopype.clocks._publishing import ClockPublisher
 from chronopype.clocks.config import ClockConfig, ClockMode
 from chronopype.clocks.errors import (
@@ -30,7 +31,7 @@ from chronopype.clocks.events import (
 )
 from chronopype.processors import ProcessorState, TickProcessor
 
-__all__ = ["BaseClock", "ErrorCallback", "ProcessorStats"]
+__all__ = ["BaseClock", "ErrorCallback", "ProcessorStats", "grid_index", "grid_time"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ ErrorCallback = Callable[[TickProcessor, BaseException], object]
 _OWNERS: weakref.WeakKeyDictionary[TickProcessor, weakref.ref[BaseClock]] = (
     weakref.WeakKeyDictionary()
 )
-
-# A grid index within this relative distance of an integer is that integer: it absorbs the
-# rounding of (t - start) / tick_size without merging distinct ticks.
-_GRID_TOLERANCE = 1e-9
-
 
 class ProcessorStats(TypedDict):
     """A snapshot of one processor's statistics, read from its ``state``.
@@ -103,18 +99,6 @@ class _Entry:
         self.scheduled = True
         # start() was called in the current context and stop() not yet.
         self.started = False
-
-
-def grid_index(start: float, tick_size: float, t: float) -> tuple[int, bool]:
-    """The index of the last grid point ``start + k * tick_size`` at or before ``t``.
-
-    The flag tells whether ``t`` itself is (within rounding) that grid point.
-    """
-    ratio = (t - start) / tick_size
-    nearest = round(ratio)
-    if abs(ratio - nearest) <= _GRID_TOLERANCE * max(1.0, abs(ratio)):
-        return nearest, True
-    return math.floor(ratio), False
 
 
 def check_time(name: str, value: object, *, allow_inf: bool = False) -> float:

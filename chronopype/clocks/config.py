@@ -8,9 +8,12 @@ from enum import Enum
 from typing import Any, Self
 
 from chronopype._checks import finite_number
+from chronopype.clocks._grid import check_resolution, grid_index
 
 __all__ = ["ClockConfig", "ClockMode"]
 
+
+_LATEST_WALL_TIME = float(2**32)
 
 # 0.8.3's bound, kept: a clock applies the window to every processor it registers.
 MAX_STATS_WINDOW_SIZE = 10_000
@@ -85,7 +88,13 @@ class ClockConfig:
                 f"end_time ({end_time!r}) must be after start_time ({start_time!r}), "
                 "or 0 for no end"
             )
-        if end_time != 0 and end_time - start_time < tick_size:
+        # The largest timestamp the grid reaches; a realtime clock without a start time
+        # starts at the wall clock, so allow for epoch times up to 2**32 s (year 2106).
+        largest = max(start_time, end_time)
+        if self.clock_mode is ClockMode.REALTIME and start_time == 0:
+            largest = max(largest, _LATEST_WALL_TIME)
+        check_resolution(tick_size, largest)
+        if end_time != 0 and grid_index(start_time, tick_size, end_time)[0] < 1:
             raise ValueError(
                 f"end_time - start_time ({end_time - start_time!r}) is shorter than one "
                 f"tick_size ({tick_size!r}): the clock would never tick"
