@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import types
 import weakref
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict
@@ -709,11 +710,22 @@ class BaseClock(ClockPublisher, ABC):
             except Exception as exc:
                 return exc
         else:
+            # Run async_tick to its first suspension first: one that finishes without
+            # suspending (most do) cannot be timed out by the loop and needs no timer.
+            try:
+                call = entry.processor.async_tick(timestamp)
+                coro = call if type(call) is _CoroutineType else _awaiting(call)
+                pending = coro.send(None)
+            except StopIteration:
+                entry.record_execution(measure() - started)
+                return None
+            except Exception as exc:
+                return exc
             limit = self._config.processor_timeout
             scope = asyncio.timeout(limit)
             try:
                 async with scope:
-                    await entry.processor.async_tick(timestamp)
+                    await _resume(coro, pending)
             except TimeoutError as exc:
                 if not scope.expired():
                     return exc  # the processor's own TimeoutError, not ours
@@ -770,6 +782,35 @@ class BaseClock(ClockPublisher, ABC):
             except Exception:
                 logger.exception("error_callback raised for %r", processor)
         return error if self._config.fail_fast else None
+
+
+_CoroutineType = types.CoroutineType
+
+
+async def _awaiting(awaitable: Any) -> Any:
+    return await awaitable
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], pending: object) -> Generator[Any, Any, Any]:
+    """Await ``coro``, which already ran to its first suspension where it yielded ``pending``,
+    exactly as ``await coro`` would have: what the task sends or throws goes to ``coro``."""
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # a cancellation (the timeout's, or the caller's)
+            try:
+                pending = coro.throw(exc)
+            except StopIteration as finished:
+                return finished.value
+            continue
+        try:
+            pending = coro.send(sent)
+        except StopIteration as finished:
+            return finished.value
 
 
 def _unset_measure() -> float:
