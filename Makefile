@@ -8,14 +8,14 @@ PYEXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null ||
 PYVER := $(shell $(PYEXE) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 STAMP := $(VENV)/.installed-$(PYVER)
 
-.PHONY: venv test test-deep demo lint typecheck bench clean
+.PHONY: venv test test-deep test-compat demo lint typecheck bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -n "$(PYVER)" || { echo "cannot find a Python called '$(PYTHON)'"; exit 1; }
 	@if [ ! -x $(VPY) ] || [ "$$($(VPY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
 		echo "creating $(VENV) with $(PYEXE)"; rm -rf $(VENV); $(PYEXE) -m venv $(VENV); fi
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot]'
+	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot,eventspype]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
@@ -33,6 +33,11 @@ test: venv
 
 test-deep: venv
 	CHRONOPYPE_MACHINE_EXAMPLES=2000 $(VENV)/bin/pytest tests -k machine
+
+# chronopype 0.8.3's own test suite against this tree (downloads 0.8.3's sdist and a Python 3.13
+# venv for its tests into ~/.cache/chronopype-compat once); see tests/compat/run_083_suite.py.
+test-compat:
+	$(PYEXE) tests/compat/run_083_suite.py
 
 demo: venv
 	$(VENV)/bin/chronopype-sim --hours 24 --random-outages 6 --seed 7
