@@ -1,10 +1,9 @@
 """ExecutionWindow: the compact latency window behaves like the deque(maxlen=n) it replaced,
-holding each value rounded to float32."""
+holding each value exactly (C doubles)."""
 
 from __future__ import annotations
 
 import math
-from array import array
 from collections import deque
 
 import pytest
@@ -16,18 +15,13 @@ from chronopype.processors.state import ExecutionWindow, ProcessorState
 seconds = st.floats(min_value=0.0, max_value=1e6, allow_nan=False, allow_infinity=False)
 
 
-def float32(value: float) -> float:
-    """``value`` as the window stores it."""
-    return array("f", [value])[0]
-
-
 @given(maxlen=st.integers(1, 8), values=st.lists(seconds, max_size=40))
 def test_appending_matches_a_bounded_deque(maxlen: int, values: list[float]) -> None:
     window = ExecutionWindow(maxlen=maxlen)
     reference: deque[float] = deque(maxlen=maxlen)
     for value in values:
         window.append(value)
-        reference.append(float32(value))
+        reference.append(value)
         assert list(window) == list(reference)
         assert len(window) == len(reference)
         assert bool(window) == bool(reference)
@@ -123,11 +117,10 @@ def test_assigned_values_are_validated_like_recorded_ones(bad: object, error: ty
     assert list(state.execution_times) == [1.0]  # unchanged
 
 
-def test_values_read_back_rounded_to_float32() -> None:
-    window = ExecutionWindow([0.3, 1e-3, 12.345678], maxlen=4)
-    assert list(window) == [0.30000001192092896, float32(1e-3), float32(12.345678)]
-    assert window[0] != 0.3 and math.isclose(window[0], 0.3, rel_tol=1e-7)
-    assert abs(window[2] - 12.345678) < 1e-6  # ~7 significant digits
+def test_values_read_back_exactly() -> None:
+    window = ExecutionWindow([0.3, 1e-3, 12.345678, 1e300], maxlen=4)
+    assert list(window) == [0.3, 1e-3, 12.345678, 1e300]
+    assert window._values.itemsize == 8  # C doubles
 
 
 def test_storage_is_allocated_once_and_never_grows() -> None:
