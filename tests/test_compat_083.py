@@ -9,6 +9,7 @@ the core without eventspype.
 from __future__ import annotations
 
 import importlib
+import logging
 import subprocess
 import sys
 import textwrap
@@ -123,24 +124,12 @@ async def test_a_class_level_eventspype_subscriber_runs_unchanged(fake_clock: Fa
 
     # A downstream subscriber written against 0.8.3: subscriptions at class level.
     class ClockWatcher(MultiSubscriber):
-        start_subscription = PublicationSubscription(
-            BaseClock, BaseClock.start_publication, "on_start"
-        )
-        tick_subscription = PublicationSubscription(
-            BaseClock, BaseClock.tick_publication, "on_tick"
-        )
-        stop_subscription = PublicationSubscription(
-            BaseClock, BaseClock.stop_publication, "on_stop"
-        )
-
         def __init__(self) -> None:
             super().__init__()
             self.seen: list[tuple[str, float]] = []
             self.final_states: dict[object, object] = {}
 
-        def logger(self) -> object:
-            import logging
-
+        def logger(self) -> logging.Logger:
             return logging.getLogger("watcher")
 
         def on_start(self, event: ClockStartEvent) -> None:
@@ -152,6 +141,17 @@ async def test_a_class_level_eventspype_subscriber_runs_unchanged(fake_clock: Fa
         def on_stop(self, event: ClockStopEvent) -> None:
             self.seen.append(("stop", event.timestamp))
             self.final_states = dict(event.final_states)
+
+        # A downstream subscriber written against 0.8.3: subscriptions at class level.
+        start_subscription = PublicationSubscription(
+            BaseClock, BaseClock.start_publication, on_start, callback_with_event_info=False
+        )
+        tick_subscription = PublicationSubscription(
+            BaseClock, BaseClock.tick_publication, on_tick, callback_with_event_info=False
+        )
+        stop_subscription = PublicationSubscription(
+            BaseClock, BaseClock.stop_publication, on_stop, callback_with_event_info=False
+        )
 
     clock = BacktestClock(
         ClockConfig(clock_mode=ClockMode.BACKTEST, start_time=100.0, end_time=103.0)
