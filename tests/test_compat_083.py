@@ -261,3 +261,31 @@ async def test_clock_runtime_stop_lets_the_callers_cancellation_through(
         await stopping
     assert not runtime.clock.is_in_context  # the context was still left
     assert not runtime.is_running
+
+
+def test_configs_have_0_8_3s_pydantic_style_helpers() -> None:
+    import dataclasses
+
+    from chronopype import ClockConfig, ClockMode, ClockRuntimeConfig
+
+    config = ClockConfig(clock_mode=ClockMode.BACKTEST, end_time=10.0)
+    copy = config.model_copy(update={"tick_size": 2.0})
+    assert (copy.tick_size, config.tick_size) == (2.0, 1.0)
+    with pytest.raises(ValueError, match="tick_size"):
+        config.model_copy(update={"tick_size": 0})  # copies are validated
+    dumped = config.model_dump()
+    assert dumped["clock_mode"] is ClockMode.BACKTEST and dumped["end_time"] == 10.0
+    assert ClockConfig.model_validate(dumped) == config
+    assert ClockConfig.model_validate({**dumped, "clock_mode": "BACKTEST"}) == config
+    assert ClockConfig.model_validate(config) is config
+    with pytest.raises(TypeError, match="takes a dict"):
+        ClockConfig.model_validate([("clock_mode", ClockMode.BACKTEST)])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.tick_size = 2.0  # type: ignore[misc]
+
+    runtime = ClockRuntimeConfig(clock_config=config, thread_stop_timeout_seconds=1.5)
+    assert runtime.model_dump()["clock_config"] == dumped
+    assert ClockRuntimeConfig.model_validate(runtime.model_dump()) == runtime
+    assert (runtime.clock_mode, runtime.end_time) == (ClockMode.BACKTEST, 10.0)
+    with pytest.raises(ValueError, match="clock_poll_interval_seconds"):
+        runtime.model_copy(update={"clock_poll_interval_seconds": 0.0})

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Self
+from typing import Any
 
 from chronopype._checks import finite_number
+from chronopype._model import ModelStyle
 from chronopype.clocks._grid import check_resolution, grid_index
 
 __all__ = ["ClockConfig", "ClockMode"]
@@ -41,7 +41,7 @@ def _flag(name: str, value: object) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class ClockConfig:
+class ClockConfig(ModelStyle):
     """How a clock ticks and how it treats failing processors.
 
     Times are epoch seconds. Ticks fall on the grid ``start_time + k * tick_size`` for
@@ -116,27 +116,11 @@ class ClockConfig:
         object.__setattr__(self, "end_time", end_time)
         object.__setattr__(self, "processor_timeout", processor_timeout)
 
-    # pydantic-style helpers, as 0.8.3's model offered them. Copies are validated again.
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self:
-        """A copy with the fields in ``update`` replaced (validated like the constructor)."""
-        return dataclasses.replace(self, **(update or {}))
-
-    def model_dump(self) -> dict[str, Any]:
-        """The fields as a dict (``clock_mode`` stays a ``ClockMode``)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
     @classmethod
-    def model_validate(cls, obj: object) -> Self:
-        """A config from a dict of fields (``clock_mode`` may be a ClockMode, its value or its
-        name), or ``obj`` itself if it already is one."""
-        if isinstance(obj, cls):
-            return obj
-        if not isinstance(obj, dict):
-            raise TypeError(f"{cls.__name__}.model_validate takes a dict, got {obj!r}")
-        values = dict(obj)
+    def _coerce(cls, values: dict[str, Any]) -> dict[str, Any]:
         mode = values.get("clock_mode")
         if isinstance(mode, str) and mode in ClockMode.__members__:
             values["clock_mode"] = ClockMode[mode]
         elif isinstance(mode, int) and not isinstance(mode, bool):
             values["clock_mode"] = ClockMode(mode)
-        return cls(**values)
+        return values

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 from chronopype._checks import finite_number
+from chronopype._model import ModelStyle
 from chronopype.clocks.config import ClockConfig, ClockMode
 
 __all__ = ["ClockRuntimeConfig"]
@@ -17,7 +17,7 @@ def _default_clock_config() -> ClockConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class ClockRuntimeConfig:
+class ClockRuntimeConfig(ModelStyle):
     """A clock configuration plus the runtime's own timings (seconds, each > 0).
 
     ``thread_stop_timeout_seconds`` bounds how long ``stop_threaded()`` waits for the thread
@@ -54,24 +54,8 @@ class ClockRuntimeConfig:
     def end_time(self) -> float:
         return self.clock_config.end_time
 
-    # pydantic-style helpers, as 0.8.3's model offered them.
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self:
-        return dataclasses.replace(self, **(update or {}))
-
-    def model_dump(self) -> dict[str, Any]:
-        return {
-            "clock_config": self.clock_config.model_dump(),
-            "thread_stop_timeout_seconds": self.thread_stop_timeout_seconds,
-            "clock_poll_interval_seconds": self.clock_poll_interval_seconds,
-        }
-
     @classmethod
-    def model_validate(cls, obj: object) -> Self:
-        if isinstance(obj, cls):
-            return obj
-        if not isinstance(obj, dict):
-            raise TypeError(f"{cls.__name__}.model_validate takes a dict, got {obj!r}")
-        values = dict(obj)
+    def _coerce(cls, values: dict[str, Any]) -> dict[str, Any]:
         if isinstance(values.get("clock_config"), dict):
             values["clock_config"] = ClockConfig.model_validate(values["clock_config"])
-        return cls(**values)
+        return values
