@@ -289,3 +289,32 @@ def test_configs_have_0_8_3s_pydantic_style_helpers() -> None:
     assert (runtime.clock_mode, runtime.end_time) == (ClockMode.BACKTEST, 10.0)
     with pytest.raises(ValueError, match="clock_poll_interval_seconds"):
         runtime.model_copy(update={"clock_poll_interval_seconds": 0.0})
+
+
+def test_clock_runtime_threaded_mode_starts_and_stops_its_clock() -> None:
+    import threading
+
+    from chronopype import ClockConfig, ClockMode, ClockRuntime, ClockRuntimeConfig, TickProcessor
+
+    ticked = threading.Event()
+
+    class Signals(TickProcessor):
+        def tick(self, timestamp: float) -> None:
+            ticked.set()
+
+    runtime = ClockRuntime(
+        ClockRuntimeConfig(clock_config=ClockConfig(ClockMode.REALTIME, tick_size=0.01))
+    )
+    processor = Signals()
+    runtime.clock.add_processor(processor)
+    runtime.start_threaded()
+    try:
+        assert runtime.get_clock_loop() is not None
+        assert runtime.is_running
+        assert ticked.wait(timeout=10.0)  # waits for the thread only
+    finally:
+        runtime.stop_threaded()
+    assert not runtime.is_running
+    assert runtime.get_clock_loop() is None
+    assert not processor.state.is_active and not runtime.clock.is_in_context
+    runtime.stop_threaded()  # twice: nothing to do
