@@ -123,14 +123,17 @@ def test_values_read_back_exactly() -> None:
     assert window._values.itemsize == 8  # C doubles
 
 
-def test_storage_is_allocated_once_and_never_grows() -> None:
+def test_storage_grows_to_maxlen_and_never_beyond() -> None:
     window = ExecutionWindow(maxlen=50)
     storage = window._values
-    allocated = storage.buffer_info()
-    assert allocated[1] == 50  # all of it at creation, before any value
+    assert len(storage) == 0  # nothing allocated before the first value
+    window.extend([0.5, 0.25])
+    assert len(storage) == 2
     for value in range(175):
         window.append(float(value))
+    assert window._values is storage and len(storage) == 50
+    full = storage.buffer_info()
     window.clear()
     window.extend([1.0, 2.0])
-    assert window._values is storage and storage.buffer_info() == allocated
+    assert window._values is storage and storage.buffer_info() == full
     assert list(window) == [1.0, 2.0]

@@ -13,8 +13,6 @@ from typing import Any, Self, overload
 
 __all__ = ["ExecutionWindow", "ProcessorState", "validate_window_size"]
 
-_ZERO = (0.0,)
-
 
 def validate_window_size(value: object, *, name: str = "stats_window_size") -> int:
     """Return ``value`` if it is an int >= 1 (bools are rejected), else raise."""
@@ -43,18 +41,19 @@ class ExecutionWindow(Sequence[float]):
     """The last ``maxlen`` execution times, oldest first; appending to a full window drops the
     oldest, as a ``deque(maxlen=...)`` does.
 
-    A ring of C doubles, allocated in full when the window is created: 8 bytes per entry, no
-    float objects, nothing for the garbage collector to traverse, and memory that stays flat
-    however long the processor runs. Fleets of thousands of processors each keep one of
-    these. Values read back exactly as recorded (chronopype 0.8.3 kept a list of floats, and
-    code written for it compares them exactly).
+    A ring of C doubles that grows with its first ``maxlen`` values and never after: 8 bytes
+    per entry, no float objects, nothing for the garbage collector to traverse, and memory that
+    stays flat however long the processor runs (and small while it has recorded little).
+    Fleets of thousands of processors each keep one of these. Values read back exactly as
+    recorded (chronopype 0.8.3 kept a list of floats, and code written for it compares them
+    exactly).
     """
 
     __slots__ = ("_count", "_oldest", "_values", "maxlen")
 
     def __init__(self, values: Iterable[float] = (), *, maxlen: int) -> None:
         self.maxlen: int = validate_window_size(maxlen, name="maxlen")
-        self._values = array("d", _ZERO) * self.maxlen
+        self._values = array("d")
         self._count = 0
         self._oldest = 0  # index of the oldest entry once the ring is full
         for value in values:
@@ -63,7 +62,11 @@ class ExecutionWindow(Sequence[float]):
     def append(self, seconds: float) -> None:
         count = self._count
         if count < self.maxlen:
-            self._values[count] = seconds
+            values = self._values
+            if count < len(values):
+                values[count] = seconds  # refilling after clear()
+            else:
+                values.append(seconds)
             self._count = count + 1
             return
         oldest = self._oldest
