@@ -182,7 +182,7 @@ async def test_raising_check_means_error_and_the_error_wait(
     assert processor.check_log[0].outcome == "raised ConnectionRefusedError"
     assert processor.checks == [0.0, 45.0]
     assert processor.network_status is CONNECTED
-    assert isinstance(processor.state.last_error, ConnectionRefusedError)
+    assert isinstance(processor.state.last_exception, ConnectionRefusedError)
 
 
 async def test_swallowed_cancellation_still_counts_as_a_timeout(
@@ -207,7 +207,7 @@ async def test_error_and_odd_return_values(
     assert processor.checks == [0.0, retry]
     assert processor.check_log[1].outcome == "None"
     assert processor.network_status is ERROR
-    assert "returned None" in str(processor.state.last_error)
+    assert "returned None" in str(processor.state.last_exception)
     await fake_clock.advance(processor.network_error_wait_time)
     assert processor.checks[-1] == retry + 60.0
 
