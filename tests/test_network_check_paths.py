@@ -101,7 +101,7 @@ async def test_a_check_suspending_past_its_timeout_times_out_exactly(
     )
     warnings = [r for r in caplog.records if r.name == LOGGER_NAME and r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
-        "Scripted: check_network() took longer than check_network_timeout=5.0 s"
+        "Scripted: check_network() took longer than check_network_timeout=5.0 s: timed out"
     ]
     await stop(processor)
 

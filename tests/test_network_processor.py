@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import random
@@ -91,7 +92,7 @@ def test_defaults() -> None:
     assert processor.state.stats_window_size == 100
 
 
-def test_slotted_subclass_has_no_instance_dict() -> None:
+def test_processors_take_attributes_as_in_0_8_3_but_allocate_no_dict_until_one_is_set() -> None:
     class Slim(NetworkProcessor):
         __slots__ = ()
 
@@ -102,7 +103,13 @@ def test_slotted_subclass_has_no_instance_dict() -> None:
         async def check_network(self) -> NetworkStatus:
             return CONNECTED
 
-    assert not hasattr(Slim(), "__dict__")
+    slim = Slim()
+    assert gc.get_referents(slim).count({}) == 0  # no instance dict materialised yet
+    slim.tag = "db-1"  # type: ignore[attr-defined]
+    assert slim.__dict__ == {"tag": "db-1"}
+    bare = TickProcessor()
+    bare.tick = print  # type: ignore[method-assign]
+    assert bare.tick is print
 
 
 def test_rng_is_keyword_only_and_type_checked() -> None:

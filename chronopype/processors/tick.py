@@ -21,7 +21,9 @@ class TickProcessor:
     ``record_execution`` and ``record_error``.
     """
 
-    __slots__ = ("__weakref__", "_state")
+    # "__dict__" because 0.8.3's processors took attributes (tests patch ``proc.tick``); the
+    # dict is only allocated when one is set, so a slotted subclass pays one pointer for it.
+    __slots__ = ("__dict__", "__weakref__", "_state")
 
     def __init__(self, stats_window_size: int = 100) -> None:
         self._state = ProcessorState(validate_window_size(stats_window_size))
