@@ -24,6 +24,7 @@ import types
 import weakref
 from abc import ABCMeta, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass
 from enum import Enum
 from numbers import Real
 from typing import Any, ClassVar
@@ -31,7 +32,7 @@ from typing import Any, ClassVar
 from chronopype._checks import finite_number
 from chronopype.processors.tick import TickProcessor
 
-__all__ = ["NetworkProcessor", "NetworkStatus", "StatusListener"]
+__all__ = ["NetworkProcessor", "NetworkStatus", "ProcessorDefect", "StatusListener"]
 
 _fallback_logger = logging.getLogger(__name__)
 # Classes whose logger() failed once already: warn about it once, not on every message.
@@ -55,6 +56,40 @@ class NetworkStatus(Enum):
 
 
 StatusListener = Callable[[NetworkStatus, NetworkStatus], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorDefect:
+    """Something the processor did that its own rules forbid (a bug in it, not in the network).
+
+    ``kind`` is a short tag, e.g. ``"illegal_transition"``; ``time`` is the loop time (or
+    ``time.monotonic()`` with no running loop) when it happened.
+    """
+
+    time: float
+    kind: str
+    message: str
+
+
+# Every status change the state machine makes: start, a check beginning, its result, pause
+# reverting an interrupted attempt, and stop.
+_LEGAL_TRANSITIONS: dict[NetworkStatus, frozenset[NetworkStatus]] = {
+    NetworkStatus.STOPPED: frozenset({NetworkStatus.NOT_CONNECTED}),
+    NetworkStatus.NOT_CONNECTED: frozenset({NetworkStatus.CONNECTING, NetworkStatus.STOPPED}),
+    NetworkStatus.ERROR: frozenset({NetworkStatus.CONNECTING, NetworkStatus.STOPPED}),
+    NetworkStatus.CONNECTING: frozenset(
+        {
+            NetworkStatus.CONNECTED,
+            NetworkStatus.NOT_CONNECTED,
+            NetworkStatus.ERROR,
+            NetworkStatus.STOPPED,
+        }
+    ),
+    NetworkStatus.CONNECTED: frozenset({NetworkStatus.DISCONNECTING, NetworkStatus.STOPPED}),
+    NetworkStatus.DISCONNECTING: frozenset(
+        {NetworkStatus.NOT_CONNECTED, NetworkStatus.ERROR, NetworkStatus.STOPPED}
+    ),
+}
 
 # Module-level aliases for the per-check path: an enum member lookup through the class costs
 # ~0.15 us on Python 3.11 (~0.04 us on 3.13), and a set lookup runs Enum.__hash__ in Python.
@@ -189,6 +224,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         "_check_network_interval",
         "_check_network_timeout",
         "_cleanup_task",
+        "_defects",
         "_generation",
         "_hook_timeout",
         "_idle_timer",
@@ -241,6 +277,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._waiters: (
             list[tuple[frozenset[NetworkStatus], asyncio.Future[NetworkStatus]]] | None
         ) = None
+        self._defects: list[ProcessorDefect] | None = None
 
     # -- what subclasses implement -------------------------------------------------------------
 
@@ -335,6 +372,39 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         if self._rng is None:
             self._rng = random.Random()
         return self._rng
+
+    # -- what the processor owns ---------------------------------------------------------------
+
+    def owned_tasks(self) -> tuple[asyncio.Task[Any], ...]:
+        """Every task this processor made that has not finished: the running attempt, the
+        cleanup, and cancelled attempts still unwinding (including hung ones it gave up on)."""
+        owned: list[asyncio.Task[Any]] = []
+        for task in (self._attempt_task, self._cleanup_task, *(self._retired_tasks or ())):
+            if task is not None and not task.done() and task not in owned:
+                owned.append(task)
+        return tuple(owned)
+
+    def owned_timer_handles(self) -> tuple[asyncio.TimerHandle, ...]:
+        """The check loop's pending idle timer, if any (not cancelled, not yet fired)."""
+        timer = self._idle_timer
+        if isinstance(timer, asyncio.TimerHandle) and not timer.cancelled():
+            return (timer,)
+        return ()
+
+    @property
+    def recorded_defects(self) -> tuple[ProcessorDefect, ...]:
+        """Defects the processor noticed in itself (e.g. an illegal status transition)."""
+        return tuple(self._defects or ())
+
+    def _record_defect(self, kind: str, message: str) -> None:
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            now = time.monotonic()
+        if self._defects is None:
+            self._defects = []
+        self._defects.append(ProcessorDefect(now, kind, message))
+        self._log(logging.ERROR, "%s: defect (%s): %s", type(self).__name__, kind, message)
 
     # -- backoff ---------------------------------------------------------------------------
 
@@ -490,6 +560,10 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         old = self._status
         if new is old:
             return
+        if new not in _LEGAL_TRANSITIONS[old]:
+            self._record_defect(
+                "illegal_transition", f"{old.name} -> {new.name} is not a legal transition"
+            )
         self._status = new
         if self._listeners:
             for listener in tuple(self._listeners):
