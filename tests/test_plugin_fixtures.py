@@ -227,7 +227,9 @@ def test_seed_option_ini_header_and_reproduction(pytester: pytest.Pytester) -> N
     assert "chronopype seed: 1234" in output
 
     random_seed, output = run("--chronopype-seed=random")
-    header = re.search(r"chronopype seed: (\d+) \(random; re-run with --chronopype-seed=\1\)", output)
+    header = re.search(
+        r"chronopype seed: (\d+) \(random; re-run with --chronopype-seed=\1\)", output
+    )
     assert header is not None, output
     picked = header.group(1)
     assert f"chronopype seed: {picked} (re-run with --chronopype-seed={picked})" in output
@@ -259,9 +261,10 @@ def test_a_bad_seed_is_one_usage_error_at_start_up(
 SEEDED_FILE = """
 import asyncio
 
+from chronopype_testing import Step
+
 async def test_{name}(fake_network_processor, chronopype_rng):
-    processor = fake_network_processor(__import__("chronopype_testing").Step.not_connected(
-        times=3) and [__import__("chronopype_testing").Step.not_connected(times=3)])
+    processor = fake_network_processor([Step.not_connected(times=3)])
     await asyncio.sleep(20)
     delays = [round(wait.delay, 12) for wait in processor.backoff_waits]
     assert False, f"SEEDED {name} {{delays}} {{chronopype_rng.random()!r}}"
