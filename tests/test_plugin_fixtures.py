@@ -476,3 +476,18 @@ def test_managed_processor_catches_what_a_users_processor_gets_wrong(
     assert "Task was destroyed" not in text + result.stderr.str()
     # The correct tests report nothing, and nothing leaks from the failing ones.
     assert text.count("chronopype cleanup after the test body:") == 3
+
+
+def test_fixture_factory_types_are_exported_for_annotations() -> None:
+    import chronopype_testing
+    from chronopype_testing import _fixtures
+
+    for name in (
+        "FakeNetworkProcessorFactory",
+        "ManagedProcessorFactory",
+        "TransitionRecorderFactory",
+        "HookFault",
+    ):
+        assert name in chronopype_testing.__all__
+        assert getattr(chronopype_testing, name) is not None
+    assert chronopype_testing.ManagedProcessorFactory is _fixtures.ManagedProcessorFactory
