@@ -12,8 +12,7 @@ import asyncio
 import functools
 import math
 import random
-import secrets
-from collections.abc import Callable, Coroutine, Generator, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
@@ -21,107 +20,21 @@ import pytest
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._fakes import FakeNetworkProcessor, Step
 from chronopype_testing._recorder import Transition, TransitionRecorder, illegal_transitions
+from chronopype_testing._seeds import derive_rng, session_seed
 
 if TYPE_CHECKING:
     from chronopype_testing._loop import FakeClock
 
 __all__ = [
-    "DEFAULT_SEED",
     "FakeNetworkProcessorFactory",
     "ManagedProcessorFactory",
     "SafetyNet",
     "TransitionRecorderFactory",
-    "chronopype_rng",
-    "configure_seed",
     "derive_rng",
-    "fake_network_processor",
-    "managed_processor",
     "session_seed",
-    "transition_recorder",
 ]
 
-#: The seed used when neither ``--chronopype-seed`` nor the ``chronopype_seed`` ini value is
-#: given. Fixed, so that a plain ``pytest`` run is reproducible with no flags at all.
-DEFAULT_SEED = 0
-
-#: Fixtures of this plugin; a failing test that used one (or the fake clock) prints the seed.
-CHRONOPYPE_FIXTURES = frozenset(
-    {
-        "fake_clock",
-        "fake_network_processor",
-        "managed_processor",
-        "transition_recorder",
-        "chronopype_rng",
-    }
-)
-
-_SEED = pytest.StashKey[int]()
-_SEED_WAS_RANDOM = pytest.StashKey[bool]()
 _SAFETY_NET = pytest.StashKey["SafetyNet"]()
-
-
-RANDOM_SEED = "random"
-
-#: Largest seed ``--chronopype-seed=random`` picks (exclusive): short enough to retype.
-_RANDOM_SEED_LIMIT = 2**32
-
-
-def parse_seed(text: str, source: str) -> int | str:
-    """An int seed, or ``RANDOM_SEED``; anything else is a usage error naming ``source``."""
-    value = text.strip()
-    if value.lower() == RANDOM_SEED:
-        return RANDOM_SEED
-    try:
-        return int(value)
-    except ValueError:
-        raise pytest.UsageError(
-            f"{source} must be an integer or 'random', got {text!r}"
-        ) from None
-
-
-def configure_seed(config: pytest.Config) -> int:
-    """Settle the session's seed once, at start-up: ``--chronopype-seed``, else the
-    ``chronopype_seed`` ini value, else ``DEFAULT_SEED``; ``random`` picks one.
-
-    Under pytest-xdist every worker takes the seed its controller settled, so
-    ``--chronopype-seed=random -n 2`` still runs the whole suite under one seed.
-    """
-    worker_input = getattr(config, "workerinput", None)
-    if isinstance(worker_input, dict) and "chronopype_seed" in worker_input:
-        seed = int(worker_input["chronopype_seed"])
-        config.stash[_SEED] = seed
-        config.stash[_SEED_WAS_RANDOM] = bool(worker_input.get("chronopype_seed_random"))
-        return seed
-    option = config.getoption("chronopype_seed", default=None)
-    if option is not None:
-        chosen = parse_seed(str(option), "--chronopype-seed")
-    else:
-        text = str(config.getini("chronopype_seed") or "").strip()
-        chosen = parse_seed(text, "ini option chronopype_seed") if text else DEFAULT_SEED
-    was_random = chosen == RANDOM_SEED
-    seed = secrets.randbelow(_RANDOM_SEED_LIMIT) if isinstance(chosen, str) else chosen
-    config.stash[_SEED] = seed
-    config.stash[_SEED_WAS_RANDOM] = was_random
-    return seed
-
-
-def session_seed(config: pytest.Config) -> int:
-    """The seed settled by ``configure_seed`` (settled now, if the plugin did not run)."""
-    seed = config.stash.get(_SEED, None)
-    return seed if seed is not None else configure_seed(config)
-
-
-def seed_was_random(config: pytest.Config) -> bool:
-    return config.stash.get(_SEED_WAS_RANDOM, False)
-
-
-def derive_rng(seed: int, nodeid: str, label: str) -> random.Random:
-    """An rng that depends only on the seed, the test's node id and what it is for.
-
-    String seeds are hashed with SHA-512 by ``random.Random``, so the result is the same in
-    every process, whatever ``PYTHONHASHSEED`` is.
-    """
-    return random.Random(f"{seed}:{nodeid}:{label}")
 
 
 def _loop_time(loop: asyncio.AbstractEventLoop | None) -> float:
@@ -441,7 +354,7 @@ def _check_loop_parts(
     return attempts, _owned_timers(processor, loop)
 
 
-def _safety_net(request: pytest.FixtureRequest, clock: FakeClock) -> SafetyNet:
+def safety_net(request: pytest.FixtureRequest, clock: FakeClock) -> SafetyNet:
     """The test's one SafetyNet, shared by ``fake_network_processor`` and ``managed_processor``."""
     node: pytest.Item = request.node
     net = node.stash.get(_SAFETY_NET, None)
@@ -556,75 +469,11 @@ class TransitionRecorderFactory:
             recorder.close()
 
 
-# -- fixtures ------------------------------------------------------------------------------------
-
-
-def _finish_at_teardown(net: SafetyNet) -> None:
-    # Normally done already, right after the test body (see run_with_safety_net).
+def finish_at_teardown(net: SafetyNet) -> None:
+    # Normally done already, right after the test body (see then_clean_up and the plugin).
     problems = net.finish()
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
-
-
-@pytest.fixture
-def fake_network_processor(
-    request: pytest.FixtureRequest, fake_clock: FakeClock
-) -> Generator[FakeNetworkProcessorFactory, None, None]:
-    """Factory for scripted ``chronopype_testing.FakeNetworkProcessor``s, returned started.
-
-    ``fake_network_processor([Step.connected(), Step.not_connected(times=3)], then=...,
-    outages=[(60, 120)], start_network=Step.hangs(), check_network_interval=...)`` takes the
-    constructor's arguments, builds the processor and starts it on this test's fake clock,
-    so call it from an async test. Each processor's rng derives from ``--chronopype-seed``
-    and the test's node id. Right after the test body every processor is stopped and its
-    cleanup awaited; the test fails if a task leaked, the start/stop_network pairing broke,
-    or a transition was illegal (the safety net of ``managed_processor``).
-    """
-    net = _safety_net(request, fake_clock)
-    yield FakeNetworkProcessorFactory(
-        net, fake_clock, session_seed(request.config), request.node.nodeid
-    )
-    _finish_at_teardown(net)
-
-
-@pytest.fixture
-def managed_processor(
-    request: pytest.FixtureRequest, fake_clock: FakeClock
-) -> Generator[ManagedProcessorFactory, None, None]:
-    """``managed_processor(my_processor)``: your own ``NetworkProcessor`` under a safety net.
-
-    Starts the processor on this test's fake clock unless it is started already, and right
-    after the test body stops it, awaits its cleanup and fails the test on a leaked task or
-    timer, an unpaired ``start_network()``/``stop_network()``, an illegal transition, or a
-    processor the test started itself and left running. Call it from an async test.
-    """
-    net = _safety_net(request, fake_clock)
-    yield ManagedProcessorFactory(net, fake_clock)
-    _finish_at_teardown(net)
-
-
-@pytest.fixture
-def transition_recorder(
-    request: pytest.FixtureRequest,
-) -> Generator[TransitionRecorderFactory, None, None]:
-    """Factory: ``transition_recorder(processor)`` attaches a ``TransitionRecorder``.
-
-    Works with any ``NetworkProcessor``, your own subclass included; attach before
-    ``start()`` to record everything. Its failure messages (an ASCII timeline of expected
-    and actual) name the seed to re-run with. Recorders detach at teardown.
-    """
-    factory = TransitionRecorderFactory(session_seed(request.config))
-    yield factory
-    factory.close()
-
-
-@pytest.fixture
-def chronopype_rng(request: pytest.FixtureRequest) -> random.Random:
-    """A ``random.Random`` derived from ``--chronopype-seed`` and this test's node id.
-
-    Pass it as ``rng=`` to your own ``NetworkProcessor`` so its backoff jitter reproduces.
-    """
-    return derive_rng(session_seed(request.config), request.node.nodeid, "chronopype_rng")
 
 
 # -- running a test under the safety net -----------------------------------------------------

@@ -16,42 +16,50 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import inspect
+import random
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Generator, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chronopype_testing._seeds import configure_seed, derive_rng, seed_was_random, session_seed
+
 if TYPE_CHECKING:
+    from chronopype_testing._fixtures import (
+        FakeNetworkProcessorFactory,
+        ManagedProcessorFactory,
+        TransitionRecorderFactory,
+    )
     from chronopype_testing._loop import FakeClock
 
-try:
-    from chronopype_testing._loop import FakeClock as _FakeClock
-except ImportError as missing:  # the testing extra is not installed
-    _IMPORT_ERROR: ImportError | None = missing
-else:
-    _IMPORT_ERROR = None
+# Only pytest, the standard library and _seeds load with the plugin: a project that never
+# uses the fake clock pays for nothing more. The rest loads on a fake-clock test's first use.
 
-from chronopype_testing import _recorder
-from chronopype_testing._fixtures import (  # noqa: F401  (fixtures of this plugin)
-    CHRONOPYPE_FIXTURES,
-    chronopype_rng,
-    cleanup_failure,
-    configure_seed,
-    fake_network_processor,
-    managed_processor,
-    safety_net_of,
-    seed_was_random,
-    session_seed,
-    then_clean_up,
-    transition_recorder,
+__all__ = [
+    "chronopype_rng",
+    "fake_clock",
+    "fake_network_processor",
+    "managed_processor",
+    "transition_recorder",
+]
+
+#: Fixtures of this plugin; a failing test that used one (or the fake clock) prints the seed.
+CHRONOPYPE_FIXTURES = frozenset(
+    {
+        "fake_clock",
+        "fake_network_processor",
+        "managed_processor",
+        "transition_recorder",
+        "chronopype_rng",
+    }
 )
-from chronopype_testing._recorder import seed_line
-
-__all__ = ["fake_clock"]
 
 MIN_PYTEST_ASYNCIO = (1, 4)
 LOOP_SCOPES = ("function", "class", "module", "package", "session")
@@ -67,6 +75,34 @@ _PER_TEST_FIXTURES = ("fake_clock", "fake_network_processor", "managed_processor
 _WALL_CLOCK_TOLERANCE = 1e-3
 
 _CLOCK = pytest.StashKey["FakeClock"]()
+_loaded: dict[str, ModuleType | ImportError] = {}
+
+
+def _load(name: str) -> ModuleType:
+    """``chronopype_testing.<name>``, imported on first use."""
+    module = _loaded.get(name)
+    if module is None:
+        try:
+            module = importlib.import_module(f"chronopype_testing.{name}")
+        except ImportError as exc:
+            module = exc
+        _loaded[name] = module
+    if isinstance(module, ImportError):
+        raise module
+    return module
+
+
+def _missing_extra() -> ImportError | None:
+    """Why the fake clock cannot load (the testing extra is missing), or None."""
+    try:
+        _load("_loop")
+    except ImportError as exc:
+        return exc
+    return None
+
+
+def _fixtures() -> ModuleType:
+    return _load("_fixtures")
 _CURRENT_ITEM = pytest.StashKey[pytest.Item | None]()
 _SHARED_CLOCKS = pytest.StashKey[dict[tuple[str, str], "FakeClock"]]()
 _SHARED_FACTORIES = pytest.StashKey[dict[tuple[str, str], "_FakeClockLoopFactory"]]()
@@ -94,11 +130,12 @@ def clock_options(item: pytest.Item) -> dict[str, Any]:
 
 
 def _new_clock(item: pytest.Item) -> FakeClock:
-    if _IMPORT_ERROR is not None:
+    if _missing_extra() is not None:
         pytest.fail(_missing_extra_message(), pytrace=False)
     options = clock_options(item)
     try:
-        return _FakeClock(**options)
+        clock: FakeClock = _load("_loop").FakeClock(**options)
+        return clock
     except (TypeError, ValueError) as exc:
         pytest.fail(f"@pytest.mark.fake_clock{options}: {exc}", pytrace=False)
 
@@ -221,7 +258,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def _missing_extra_message() -> str:
-    return f"chronopype's fake clock needs the testing extra ({_INSTALL}): {_IMPORT_ERROR}"
+    return f"chronopype's fake clock needs the testing extra ({_INSTALL}): {_missing_extra()}"
 
 
 def _pytest_asyncio_problem(config: pytest.Config) -> str | None:
@@ -300,7 +337,7 @@ def pytest_pycollect_makeitem(
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]] | None:
-    if _wants_fake_clock(item) and _IMPORT_ERROR is None:
+    if _wants_fake_clock(item) and _missing_extra() is None:
         scope = _loop_scope(item)
         if scope == "function":
             return {"fake_clock": _FakeClockLoopFactory(config, scope)}
@@ -325,7 +362,7 @@ def pytest_asyncio_loop_factories(
 
 def _setup_problem(item: pytest.Item) -> str | None:
     """Why this fake-clock test cannot run on its FakeClock, with the fix; or None."""
-    if _IMPORT_ERROR is not None:
+    if _missing_extra() is not None:
         return _missing_extra_message()
     asyncio_problem = item.config.stash.get(_ASYNCIO_PROBLEM, None)
     function = getattr(item, "obj", None)
@@ -535,8 +572,12 @@ def _alarm_to_the_test(
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    previous_seed = _recorder._active_seed
-    _recorder._active_seed = session_seed(item.config)
+    uses_chronopype = _uses_chronopype(item)
+    # Recorders built by the test print the seed; only load them if the test may use them.
+    recorder = _load("_recorder") if uses_chronopype else sys.modules.get(_RECORDER)
+    previous_seed = getattr(recorder, "_active_seed", None)
+    if recorder is not None:
+        recorder.__dict__["_active_seed"] = session_seed(item.config)
     swapped: tuple[pytest.Function, object] | None = None
     if (
         _wants_fake_clock(item)
@@ -544,31 +585,47 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         and inspect.iscoroutinefunction(item.obj)
     ):
         test = _on_its_clock(item.obj, _clock_for(item))
-        net = safety_net_of(item)
+        net = _safety_net_of(item)
         swapped = (item, item.obj)
-        item.obj = then_clean_up(test, net) if net is not None else test
+        item.obj = _fixtures().then_clean_up(test, net) if net is not None else test
     try:
         try:
             result = yield
         except BaseException:
             _clean_up_after_failure(item)
             raise
-        net = safety_net_of(item)
+        net = _safety_net_of(item)
         problems = net.finish() if net is not None else []
         if problems:
-            pytest.fail(cleanup_failure(problems), pytrace=False)
+            pytest.fail(_fixtures().cleanup_failure(problems), pytrace=False)
         return result
     finally:
         if swapped is not None:
             function, original = swapped
             function.obj = original
-        _recorder._active_seed = previous_seed
+        if recorder is not None:
+            recorder.__dict__["_active_seed"] = previous_seed
+
+
+_RECORDER = "chronopype_testing._recorder"
+
+
+def _uses_chronopype(item: pytest.Item) -> bool:
+    return _wants_fake_clock(item) or bool(
+        CHRONOPYPE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    )
+
+
+def _safety_net_of(item: pytest.Item) -> Any:
+    if not _uses_chronopype(item) or _missing_extra() is not None:
+        return None
+    return _fixtures().safety_net_of(item)
 
 
 def _clean_up_after_failure(item: pytest.Item) -> None:
     """The test failed (an assertion, a deadlock, a time limit, pytest-timeout): clean up
     anyway, and put what the cleanup found after the test's own error."""
-    net = safety_net_of(item)
+    net = _safety_net_of(item)
     if net is None:
         return
     try:
@@ -576,7 +633,9 @@ def _clean_up_after_failure(item: pytest.Item) -> None:
     except Exception as cleanup_error:  # the test's own failure matters more
         problems = [f"cleanup after the failure raised {cleanup_error!r}"]
     if problems:
-        item.add_report_section("call", "chronopype cleanup", cleanup_failure(problems))
+        item.add_report_section(
+            "call", "chronopype cleanup", _fixtures().cleanup_failure(problems)
+        )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -597,15 +656,15 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    uses_chronopype = _wants_fake_clock(item) or CHRONOPYPE_FIXTURES.intersection(
-        getattr(item, "fixturenames", ())
-    )
-    if report.failed and uses_chronopype and "chronopype seed:" not in report.longreprtext:
-        report.sections.append(("chronopype seed", seed_line(session_seed(item.config))))
+    if report.failed and _uses_chronopype(item) and "chronopype seed:" not in report.longreprtext:
+        seed = session_seed(item.config)
+        report.sections.append(
+            ("chronopype seed", f"chronopype seed: {seed} (re-run with --chronopype-seed={seed})")
+        )
     return report
 
 
-# -- the fixture -------------------------------------------------------------------------------
+# -- the fixtures -------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -619,3 +678,70 @@ def fake_clock(request: pytest.FixtureRequest) -> FakeClock:
     ``@pytest.mark.fake_clock(start=..., autojump=..., io_grace=...)``.
     """
     return _clock_for(request.node)
+
+
+@pytest.fixture
+def fake_network_processor(
+    request: pytest.FixtureRequest, fake_clock: FakeClock
+) -> Generator[FakeNetworkProcessorFactory, None, None]:
+    """Factory for scripted ``chronopype_testing.FakeNetworkProcessor``s, returned started.
+
+    ``fake_network_processor([Step.connected(), Step.not_connected(times=3)], then=...,
+    outages=[(60, 120)], start_network=Step.hangs(), check_network_interval=...)`` takes the
+    constructor's arguments, builds the processor and starts it on this test's fake clock,
+    so call it from an async test. Each processor's rng derives from ``--chronopype-seed``
+    and the test's node id. Right after the test body every processor is stopped and its
+    cleanup awaited; the test fails if a task leaked, the start/stop_network pairing broke,
+    or a transition was illegal (the safety net of ``managed_processor``).
+    """
+    fixtures = _fixtures()
+    net = fixtures.safety_net(request, fake_clock)
+    factory: FakeNetworkProcessorFactory = fixtures.FakeNetworkProcessorFactory(
+        net, fake_clock, session_seed(request.config), request.node.nodeid
+    )
+    yield factory
+    fixtures.finish_at_teardown(net)
+
+
+@pytest.fixture
+def managed_processor(
+    request: pytest.FixtureRequest, fake_clock: FakeClock
+) -> Generator[ManagedProcessorFactory, None, None]:
+    """``managed_processor(my_processor)``: your own ``NetworkProcessor`` under a safety net.
+
+    Starts the processor on this test's fake clock unless it is started already, and right
+    after the test body stops it, awaits its cleanup and fails the test on a leaked task or
+    timer, an unpaired ``start_network()``/``stop_network()``, an illegal transition, or a
+    processor the test started itself and left running. Call it from an async test.
+    """
+    fixtures = _fixtures()
+    net = fixtures.safety_net(request, fake_clock)
+    factory: ManagedProcessorFactory = fixtures.ManagedProcessorFactory(net, fake_clock)
+    yield factory
+    fixtures.finish_at_teardown(net)
+
+
+@pytest.fixture
+def transition_recorder(
+    request: pytest.FixtureRequest,
+) -> Generator[TransitionRecorderFactory, None, None]:
+    """Factory: ``transition_recorder(processor)`` attaches a ``TransitionRecorder``.
+
+    Works with any ``NetworkProcessor``, your own subclass included; attach before
+    ``start()`` to record everything. Its failure messages (an ASCII timeline of expected
+    and actual) name the seed to re-run with. Recorders detach at teardown.
+    """
+    factory: TransitionRecorderFactory = _fixtures().TransitionRecorderFactory(
+        session_seed(request.config)
+    )
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def chronopype_rng(request: pytest.FixtureRequest) -> random.Random:
+    """A ``random.Random`` derived from ``--chronopype-seed`` and this test's node id.
+
+    Pass it as ``rng=`` to your own ``NetworkProcessor`` so its backoff jitter reproduces.
+    """
+    return derive_rng(session_seed(request.config), request.node.nodeid, "chronopype_rng")
