@@ -75,21 +75,12 @@ _PER_TEST_FIXTURES = ("fake_clock", "fake_network_processor", "managed_processor
 _WALL_CLOCK_TOLERANCE = 1e-3
 
 _CLOCK = pytest.StashKey["FakeClock"]()
-_loaded: dict[str, ModuleType | ImportError] = {}
 
 
 def _load(name: str) -> ModuleType:
-    """``chronopype_testing.<name>``, imported on first use."""
-    module = _loaded.get(name)
-    if module is None:
-        try:
-            module = importlib.import_module(f"chronopype_testing.{name}")
-        except ImportError as exc:
-            module = exc
-        _loaded[name] = module
-    if isinstance(module, ImportError):
-        raise module
-    return module
+    """``chronopype_testing.<name>``, imported on first use (sys.modules after that; never
+    cached here, so that a run which reloads chronopype sees one set of classes)."""
+    return importlib.import_module(f"chronopype_testing.{name}")
 
 
 def _missing_extra() -> ImportError | None:

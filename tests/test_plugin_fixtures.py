@@ -491,3 +491,24 @@ def test_fixture_factory_types_are_exported_for_annotations() -> None:
         assert name in chronopype_testing.__all__
         assert getattr(chronopype_testing, name) is not None
     assert chronopype_testing.ManagedProcessorFactory is _fixtures.ManagedProcessorFactory
+
+
+def test_the_readme_testing_section_example_runs(pytester: pytest.Pytester) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    example = next(block for block in blocks if block.startswith("# test_inventory.py"))
+    _ini(pytester)
+    pytester.makepyfile(test_inventory=example)
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    # The comment is true: without the cancel, managed_processor reports the leak.
+    pytester.makepyfile(
+        test_inventory=example.replace("self.reader.cancel()", "pass")
+    )
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-k", "reconnects")
+    result.assert_outcomes(failed=1, deselected=2)
+    result.stdout.fnmatch_lines(
+        ["1 task(s) started during the test are still pending after managed_processor #1*"]
+    )
