@@ -206,17 +206,7 @@ class InventoryMachine(NetworkProcessorMachine):
 
 
 def test_machine_drives_a_users_own_processor() -> None:
-    run_state_machine_as_test(
-        InventoryMachine,
-        settings=settings(
-            max_examples=60,
-            stateful_step_count=STEPS,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    run_state_machine_as_test(InventoryMachine, settings=settings(CATCH, max_examples=60))
     assert {
         NetworkStatus.CONNECTED,
         NetworkStatus.NOT_CONNECTED,

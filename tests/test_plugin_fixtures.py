@@ -515,3 +515,42 @@ def test_the_readme_testing_section_example_runs(pytester: pytest.Pytester) -> N
             "stopped and cleaned up: Task-*, Task-*"
         ]
     )
+
+
+def test_managed_processor_reports_an_illegal_transition(pytester: pytest.Pytester) -> None:
+    _ini(pytester)
+    pytester.makepyfile(
+        test_broken="""
+        import asyncio
+        import logging
+
+        from chronopype import NetworkProcessor, NetworkStatus
+
+
+        class JumpsToError(NetworkProcessor):
+            @classmethod
+            def logger(cls):
+                return logging.getLogger("broken")
+
+            async def check_network(self):
+                return NetworkStatus.CONNECTED
+
+            def on_connected(self):
+                super().on_connected()
+                self._set_status(NetworkStatus.ERROR)  # the defect (a private shortcut)
+
+
+        async def test_broken(managed_processor, chronopype_rng):
+            managed_processor(JumpsToError(rng=chronopype_rng))
+            await asyncio.sleep(1)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*chronopype cleanup after the test body:",
+            "managed_processor #1 (<*JumpsToError*>): transition #4 at loop time 0.0: "
+            "CONNECTED -> ERROR is not a legal transition",
+        ]
+    )
