@@ -1,9 +1,9 @@
-"""pytest fixtures for scripted and managed processors, recorders and seeds.
+"""What the plugin's processor fixtures are made of: the factories and the safety net.
 
-``chronopype_testing.plugin`` provides the fixtures here (the ``chronopype`` entry point)
-and calls the rest from its hooks. Nothing here needs pytest-asyncio: processors start on
-the running fake-clock loop of the test, and their cleanup runs right after the test body
-(as part of the test's call phase, so a leak or a broken pairing fails the test itself).
+``chronopype_testing.plugin`` defines the fixtures and loads this module on their first use.
+Nothing here needs pytest-asyncio: processors start on the running fake-clock loop of the
+test, and their cleanup runs right after the test body (as part of the test's call phase,
+so a leak or a broken pairing fails the test itself).
 """
 
 from __future__ import annotations

@@ -75,6 +75,11 @@ _PER_TEST_FIXTURES = ("fake_clock", "fake_network_processor", "managed_processor
 _WALL_CLOCK_TOLERANCE = 1e-3
 
 _CLOCK = pytest.StashKey["FakeClock"]()
+_CURRENT_ITEM = pytest.StashKey[pytest.Item | None]()
+_SHARED_CLOCKS = pytest.StashKey[dict[tuple[str, str], "FakeClock"]]()
+_SHARED_FACTORIES = pytest.StashKey[dict[tuple[str, str], "_FakeClockLoopFactory"]]()
+_ASYNCIO_PROBLEM = pytest.StashKey[str | None]()
+_FIXTURES_BEING_SET_UP = pytest.StashKey[list[str]]()
 
 
 def _load(name: str) -> ModuleType:
@@ -94,11 +99,6 @@ def _missing_extra() -> ImportError | None:
 
 def _fixtures() -> ModuleType:
     return _load("_fixtures")
-_CURRENT_ITEM = pytest.StashKey[pytest.Item | None]()
-_SHARED_CLOCKS = pytest.StashKey[dict[tuple[str, str], "FakeClock"]]()
-_SHARED_FACTORIES = pytest.StashKey[dict[tuple[str, str], "_FakeClockLoopFactory"]]()
-_ASYNCIO_PROBLEM = pytest.StashKey[str | None]()
-_FIXTURES_BEING_SET_UP = pytest.StashKey[list[str]]()
 
 
 # -- which clock ---------------------------------------------------------------------------------
