@@ -190,6 +190,34 @@ def test_module_loop_scope_shares_one_clock_across_the_module(
 
 
 @MODES
+def test_class_loop_scope_shares_one_clock_per_class(pytester: pytest.Pytester, mode: str) -> None:
+    _ini(pytester, mode)
+    pytester.makepyfile(
+        """
+        import asyncio
+        import pytest
+
+        @pytest.mark.asyncio(loop_scope="class")
+        class TestOne:
+            async def test_a(self, fake_clock):
+                await asyncio.sleep(5)
+                assert fake_clock.elapsed == 5.0
+
+            async def test_b(self, fake_clock):
+                await asyncio.sleep(5)
+                assert fake_clock.elapsed == 10.0  # the class's clock continues
+
+        @pytest.mark.asyncio(loop_scope="class")
+        class TestTwo:
+            async def test_c(self, fake_clock):
+                await asyncio.sleep(5)
+                assert fake_clock.elapsed == 5.0  # another class, another clock
+        """
+    )
+    pytester.runpytest("--strict-markers", "-p", "no:randomly").assert_outcomes(passed=3)
+
+
+@MODES
 def test_project_wide_session_loop_scope(pytester: pytest.Pytester, mode: str) -> None:
     pytester.makeini(
         f"""
@@ -390,7 +418,7 @@ def test_disabling_the_plugin_leaves_other_tests_alone(pytester: pytest.Pytester
             assert True
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:chronopype", "--strict-markers")
+    result = pytester.runpytest("-p", "no:chronopype", "--strict-markers")
     result.assert_outcomes(passed=2)
 
 
@@ -407,7 +435,7 @@ def test_runs_with_pytest_asyncio_disabled(pytester: pytest.Pytester) -> None:
             assert True
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:asyncio", "--strict-markers")
+    result = pytester.runpytest("-p", "no:asyncio", "--strict-markers")
     result.assert_outcomes(passed=2)
 
 
