@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+# In-process pytester runs drop the modules they imported; the plugin loads these lazily, so
+# keep them loaded here, or each run would build a second set of classes (Step, processors).
+import chronopype_testing._fixtures
+import chronopype_testing.strategies  # noqa: F401
+
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestDeprecationWarning")
 
 MODES = pytest.mark.parametrize("mode", ["strict", "auto"])

@@ -7,6 +7,11 @@ import re
 
 import pytest
 
+# In-process pytester runs drop the modules they imported; the plugin loads these lazily, so
+# keep them loaded here, or each run would build a second set of classes (Step, processors).
+import chronopype_testing._fixtures
+import chronopype_testing.strategies  # noqa: F401
+
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestDeprecationWarning")
 
 # A downstream suite: its own NetworkProcessor subclass, the public API and the plugin only.
