@@ -60,13 +60,13 @@ StatusListener = Callable[[NetworkStatus, NetworkStatus], None]
 
 @dataclass(frozen=True, slots=True)
 class ProcessorDefect:
-    """Something the processor did that its own rules forbid (a bug in it, not in the network).
+    """Something the processor's own rules forbid (a bug in it, not in the network).
 
-    ``kind`` is a short tag, e.g. ``"illegal_transition"``; ``time`` is the loop time (or
-    ``time.monotonic()`` with no running loop) when it happened.
+    ``kind`` is a short tag, e.g. ``"illegal_transition"``; ``at`` is the loop time (NaN
+    without a running loop) when it happened.
     """
 
-    time: float
+    at: float
     kind: str
     message: str
 
@@ -400,7 +400,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         try:
             now = asyncio.get_running_loop().time()
         except RuntimeError:
-            now = time.monotonic()
+            now = math.nan
         if self._defects is None:
             self._defects = []
         self._defects.append(ProcessorDefect(now, kind, message))
