@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from chronopype.processors.network import NetworkProcessor, NetworkStatus
+from chronopype.processors.network import NetworkProcessor, NetworkStatus, ProcessorDefect
 from chronopype_testing._fakes import FakeNetworkProcessor, Step
 from chronopype_testing._recorder import Transition, TransitionRecorder, illegal_transitions
 from chronopype_testing._seeds import derive_rng, session_seed
@@ -274,11 +274,11 @@ class SafetyNet:
                 + ", ".join(repr(timer) for timer in timers)
             )
         problems.extend(f"{name}: {message}" for message in entry.pairing.problems())
-        problems.extend(f"{name}: {message}" for message in illegal_transitions(entry.transitions))
+        seen = illegal_transitions(entry.transitions)
+        problems.extend(f"{name}: {message}" for message in seen)
         problems.extend(
-            f"{name}: {defect.kind} at loop time {defect.time!r}: {defect.message}"
-            for defect in processor.recorded_defects
-            if defect.kind != "illegal_transition"  # reported from the transitions above
+            f"{name}: at loop time {defect.at!r}: {defect.message}"
+            for defect in illegal_transition_defects(processor, seen)
         )
         if processor.network_status is not NetworkStatus.STOPPED:
             problems.append(f"{name}: status is {processor.network_status.name} after stop()")
@@ -352,6 +352,20 @@ def _check_loop_parts(
     task and no timer, or no task and one timer; after ``pause()``/``stop()``, nothing."""
     attempts = [task for task in _owned_tasks(processor, loop) if _is_attempt_task(task)]
     return attempts, _owned_timers(processor, loop)
+
+
+def illegal_transition_defects(
+    processor: NetworkProcessor, already_reported: list[str]
+) -> list[ProcessorDefect]:
+    """The processor's own ``illegal_transition`` defects not among ``already_reported``
+    (a core that refuses an illegal change records it here only; one that makes it shows
+    it to status listeners too)."""
+    return [
+        defect
+        for defect in processor.recorded_defects
+        if defect.kind == "illegal_transition"
+        and not any(defect.message in message for message in already_reported)
+    ]
 
 
 def safety_net(request: pytest.FixtureRequest, clock: FakeClock) -> SafetyNet:

@@ -37,7 +37,7 @@ from chronopype.processors.network import (
     NetworkStatus,
 )
 from chronopype_testing._fakes import FakeNetworkProcessor, HookFault, Step
-from chronopype_testing._fixtures import _PairingWatch
+from chronopype_testing._fixtures import _PairingWatch, illegal_transition_defects
 from chronopype_testing._loop import DEFAULT_START, FakeClock
 from chronopype_testing._recorder import Transition, backoff_band, illegal_transitions
 
@@ -424,11 +424,14 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
     def _attempt_tasks(self) -> list[asyncio.Task[Any]]:
         """Pending, uncancelled tasks named as the processor's attempts (an orphaned second
         check loop is one the processor's own report would not show)."""
-        name = f"{type(self.processor).__name__} network check"
+        cls = type(self.processor).__name__
+        # The core's attempt-task name: "chronopype:<class>:attempt" (the older spelling,
+        # "<class> network check", can go once every core in use names them so).
+        names = (f"chronopype:{cls}:attempt", f"{cls} network check")
         return [
             task
             for task in asyncio.all_tasks(self.runner.get_loop())
-            if task.get_name() == name and not task.cancelling()
+            if task.get_name() in names and not task.cancelling()
         ]
 
     def _pending_tasks(self) -> set[asyncio.Task[Any]]:
@@ -443,6 +446,9 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
             assert transitions[0].old is NetworkStatus.STOPPED, transitions[0]
         fresh = transitions[max(0, self._transitions_checked - 1) :]
         problems = illegal_transitions(fresh)
+        problems += [
+            defect.message for defect in illegal_transition_defects(self.processor, problems)
+        ]
         assert not problems, "\n".join(problems)
         self._transitions_checked = len(transitions)
 

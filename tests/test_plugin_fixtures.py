@@ -555,7 +555,8 @@ def test_managed_processor_reports_an_illegal_transition(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(
         [
             "*chronopype cleanup after the test body:",
-            "managed_processor #1 (<*JumpsToError*>): transition #4 at loop time 0.0: "
+            # As a status change (a core that makes it) or a refused one (a core that won't).
+            "managed_processor #1 (<*JumpsToError*>): *at loop time 0.0: "
             "CONNECTED -> ERROR is not a legal transition",
         ]
     )
