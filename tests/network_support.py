@@ -9,12 +9,12 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from chronopype import NetworkProcessor, NetworkStatus
 from chronopype_testing import FakeClock
-from chronopype_testing._fixtures import _check_loop_parts
 
 # A step says what one call does: return a status (checks only), raise, or run a coroutine.
 Step = NetworkStatus | BaseException | Callable[[], Awaitable[object]] | None
@@ -183,7 +183,7 @@ def other_tasks() -> set[asyncio.Task[object]]:
 def check_loop_parts(processor: NetworkProcessor) -> tuple[int, int]:
     """(attempt tasks, idle timers) of ``processor``'s check loop, read from the running loop:
     (0, 1) between attempts, (1, 0) during one, (0, 0) when paused or stopped."""
-    attempts, timers = _check_loop_parts(processor, asyncio.get_running_loop())
+    attempts, timers = loop_check_parts(processor, asyncio.get_running_loop())
     return len(attempts), len(timers)
 
 
@@ -217,3 +217,73 @@ def run_scenario(caplog: pytest.LogCaptureFixture, scenario: Callable[[], Awaita
     gc.collect()
     destroyed = [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
     assert destroyed == []
+
+
+# -- loop readers -------------------------------------------------------------------------------
+# Test support, not the toolkit: these read the event loop directly (frame locals, the loop's
+# private timer lists), which is what the NetworkProcessor tests want: a check of the processor
+# that does not trust its own report. The plugin and NetworkProcessorMachine use only the
+# processor's public report.
+
+
+def owned_tasks_from_frames(
+    processor: NetworkProcessor, loop: asyncio.AbstractEventLoop
+) -> list[asyncio.Task[Any]]:
+    """Pending tasks on ``loop`` whose coroutine holds ``processor`` in a local variable.
+
+    That covers the processor's own methods (``self``) and helpers it was handed to.
+    """
+    owned: list[asyncio.Task[Any]] = []
+    for task in asyncio.all_tasks(loop):
+        frame = getattr(task.get_coro(), "cr_frame", None)
+        if frame is None:
+            continue
+        if any(value is processor for value in frame.f_locals.values()):
+            owned.append(task)
+    return owned
+
+
+def owned_timers_from_loop(
+    processor: NetworkProcessor, loop: asyncio.AbstractEventLoop
+) -> list[asyncio.Handle]:
+    """Timers and scheduled callbacks on ``loop``, not cancelled and not yet run, whose
+    callback is a method of ``processor`` or takes it as an argument: between attempts, the
+    idle timer of its check loop (``NetworkProcessor.check_loop_active``) is exactly one of
+    these (or, once it fired, the callback it scheduled to start the next attempt).
+
+    Reads the loop's timer heap (``_timers`` of the virtual-time loop, ``_scheduled`` of any
+    other asyncio event loop) and its ready queue (``_ready``).
+    """
+    virtual = getattr(loop, "_timers", None)
+    if virtual is not None:
+        handles: list[object] = [entry[2] for entry in virtual]
+    else:
+        handles = list(getattr(loop, "_scheduled", ()))
+    handles.extend(getattr(loop, "_ready", ()))
+    owned: list[asyncio.Handle] = []
+    for handle in handles:
+        if not isinstance(handle, asyncio.Handle) or handle.cancelled():
+            continue
+        callback = getattr(handle, "_callback", None)
+        arguments = getattr(handle, "_args", None) or ()
+        if getattr(callback, "__self__", None) is processor or any(
+            argument is processor for argument in arguments
+        ):
+            owned.append(handle)
+    return owned
+
+
+def is_attempt_task(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` runs one attempt of a NetworkProcessor's check loop."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and code.co_name == "_run_attempt"
+
+
+def loop_check_parts(
+    processor: NetworkProcessor, loop: asyncio.AbstractEventLoop
+) -> tuple[list[asyncio.Task[Any]], list[asyncio.Handle]]:
+    """What ``processor``'s check loop consists of on ``loop``, read from the loop itself:
+    (pending attempt tasks, pending idle timers). While the loop runs that is exactly one
+    task and no timer, or no task and one timer; after ``pause()``/``stop()``, nothing."""
+    attempts = [task for task in owned_tasks_from_frames(processor, loop) if is_attempt_task(task)]
+    return attempts, owned_timers_from_loop(processor, loop)

@@ -26,6 +26,7 @@ from network_support import (
     hang,
     now,
     other_tasks,
+    owned_timers_from_loop,
     run_scenario,
     sleeping,
     swallowing_cancel,
@@ -34,7 +35,6 @@ from network_support import (
 
 from chronopype import NetworkProcessor, NetworkStatus
 from chronopype_testing import FakeClock
-from chronopype_testing._fixtures import _owned_timers
 
 
 async def finish(processor: Scripted) -> None:
@@ -634,7 +634,7 @@ def test_stop_while_the_idle_timer_sits_in_a_stopped_event_loop(
 
     try:
         first_loop.run_until_complete(connect())  # leaves the idle timer pending, no task
-        (idle_timer,) = _owned_timers(processor, first_loop)
+        (idle_timer,) = owned_timers_from_loop(processor, first_loop)
         assert asyncio.all_tasks(first_loop) == set()
         assert isinstance(idle_timer, asyncio.TimerHandle) and idle_timer.when() == 10.0
         processor.stop()  # no running loop: the timer is cancelled all the same
@@ -653,7 +653,7 @@ def test_stop_while_the_idle_timer_sits_in_a_stopped_event_loop(
         first_loop.run_until_complete(asyncio.sleep(30.0))
         assert processor.times("check") == [0.0]
         assert asyncio.all_tasks(first_loop) == set()
-        assert _owned_timers(processor, first_loop) == []
+        assert owned_timers_from_loop(processor, first_loop) == []
     finally:
         first_loop.close()
     gc.collect()
@@ -673,7 +673,7 @@ def test_stop_while_the_attempt_task_sits_in_a_stopped_event_loop(
     try:
         first_loop.run_until_complete(connect())  # leaves the attempt task in start_network()
         (attempt,) = asyncio.all_tasks(first_loop)
-        assert _owned_timers(processor, first_loop) == []
+        assert owned_timers_from_loop(processor, first_loop) == []
         processor.stop()  # no running loop; the cancellation waits for first_loop to run again
         assert processor.network_status is STOPPED
         assert not processor.check_loop_active
@@ -688,7 +688,7 @@ def test_stop_while_the_attempt_task_sits_in_a_stopped_event_loop(
         first_loop.run_until_complete(asyncio.wait((attempt,)))
         assert attempt.cancelled()
         assert processor.names() == ["check", "start_network", "stop_network", "stop_network done"]
-        assert _owned_timers(processor, first_loop) == []
+        assert owned_timers_from_loop(processor, first_loop) == []
     finally:
         first_loop.close()
     gc.collect()
