@@ -1,0 +1,154 @@
+"""What a NetworkProcessor tells its observers: one frozen value per fact.
+
+``NetworkProcessor.add_observer(callback)`` calls ``callback(event)`` with one of the classes
+below for every fact, in the order the facts happen. Events are built only while at least one
+observer (or status listener) is attached, so an unobserved processor pays nothing.
+
+Every event carries:
+
+- ``processor``: the processor it is about (one observer can watch a whole fleet);
+- ``at``: the event loop's time (``loop.time()``; on a FakeClock, virtual seconds);
+- ``wall``: ``time.time()`` at the same moment;
+- ``run``: the identity of the ``start()``/``resume()`` the event belongs to: an int, unique
+  in the process, that a new ``start()`` or ``resume()`` never reuses. Every attempt, wait and
+  hook of one check loop carries its run, so "after resume()" is ``event.run != earlier.run``.
+  ``None`` only for a ``stop()`` of a processor whose loop was already paused.
+
+The facts, in the order of one failed attempt from CONNECTED::
+
+    CheckStarted -> CheckFinished(outcome=NOT_CONNECTED) -> StatusChanged(CONNECTED,
+    DISCONNECTING) -> HookStarted("on_disconnected") -> HookFinished -> HookStarted(
+    "stop_network") -> HookFinished -> StatusChanged(DISCONNECTING, NOT_CONNECTED) ->
+    WaitScheduled(BACKOFF, delay, retry_count=1)
+
+``WaitScheduled.at`` is when the wait begins (the end of the attempt, hooks included): the
+next ``CheckStarted`` of the same run comes at exactly ``at + delay`` unless ``pause()`` or
+``stop()`` (a ``LoopPaused``/``LoopStopped``) comes first. A check interrupted by ``pause()``
+or ``stop()`` has a ``CheckStarted`` and no ``CheckFinished``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from chronopype.processors.machine import AttemptOutcome, NetworkStatus, WaitKind
+
+if TYPE_CHECKING:
+    from chronopype.processors.network import NetworkProcessor
+
+__all__ = [
+    "CheckFinished",
+    "CheckStarted",
+    "HookFailed",
+    "HookFinished",
+    "HookName",
+    "HookStarted",
+    "LoopPaused",
+    "LoopStarted",
+    "LoopStopped",
+    "Observer",
+    "ProcessorEvent",
+    "StatusChanged",
+    "WaitScheduled",
+]
+
+#: The hooks whose runs are reported.
+HookName = Literal["start_network", "stop_network", "on_connected", "on_disconnected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorEvent:
+    """Fields every event has (see the module docstring)."""
+
+    processor: NetworkProcessor
+    at: float
+    wall: float
+    run: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged(ProcessorEvent):
+    """The status changed from ``old`` to ``new`` (what status listeners hear)."""
+
+    old: NetworkStatus
+    new: NetworkStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStarted(ProcessorEvent):
+    """``check_network()`` begins; ``status`` is the status while it runs (CONNECTING or
+    CONNECTED)."""
+
+    status: NetworkStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFinished(ProcessorEvent):
+    """``check_network()`` ended (returned, raised or timed out) after ``duration`` seconds of
+    loop time, classified as ``outcome``. ``error`` is what it raised (or the TimeoutError /
+    TypeError standing for a timeout or a bad value), else None."""
+
+    outcome: AttemptOutcome
+    duration: float
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitScheduled(ProcessorEvent):
+    """The wait before the next attempt begins now: ``kind`` (interval, backoff or error
+    wait), ``delay`` seconds, after which ``retry_count`` consecutive failures stand (0 after a
+    success; the ``n`` of ``backoff_delay(n)`` for a backoff)."""
+
+    kind: WaitKind
+    delay: float
+    retry_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class HookStarted(ProcessorEvent):
+    """A hook begins."""
+
+    hook: HookName
+
+
+@dataclass(frozen=True, slots=True)
+class HookFinished(ProcessorEvent):
+    """A hook returned after ``duration`` seconds of loop time."""
+
+    hook: HookName
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class HookFailed(ProcessorEvent):
+    """A hook raised, or ran over ``hook_timeout`` (``error`` is then a TimeoutError)."""
+
+    hook: HookName
+    duration: float
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class LoopStarted(ProcessorEvent):
+    """``start()`` (``resumed`` False) or ``resume()`` (True) began the check loop ``run``."""
+
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LoopPaused(ProcessorEvent):
+    """The check loop ``run`` ended while the processor stays active: ``pause()``, or
+    (``cancelled_from_outside``) its attempt task was cancelled by someone else."""
+
+    cancelled_from_outside: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoopStopped(ProcessorEvent):
+    """``stop()``: ``run`` is the loop it ended (None if the loop was paused)."""
+
+
+#: What ``add_observer`` takes.
+Observer = Callable[[ProcessorEvent], None]
