@@ -11,7 +11,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chronopype_testing._fakes import BackoffWait, CheckRecord, FakeNetworkProcessor, Step
+    from chronopype_testing._fakes import FakeNetworkProcessor, Step
     from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
     from chronopype_testing._recorder import (
         Transition,
@@ -24,8 +24,6 @@ _EXPORTS = {
     "DEFAULT_START": "chronopype_testing._loop",
     "FakeClock": "chronopype_testing._loop",
     "VirtualTimeDeadlock": "chronopype_testing._loop",
-    "BackoffWait": "chronopype_testing._fakes",
-    "CheckRecord": "chronopype_testing._fakes",
     "FakeNetworkProcessor": "chronopype_testing._fakes",
     "Step": "chronopype_testing._fakes",
     "Transition": "chronopype_testing._recorder",
@@ -35,8 +33,6 @@ _EXPORTS = {
 
 __all__ = [
     "DEFAULT_START",
-    "BackoffWait",
-    "CheckRecord",
     "FakeClock",
     "FakeNetworkProcessor",
     "Step",

@@ -15,7 +15,6 @@ Nothing here reads the wall clock, so examples replay exactly; use
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import inspect
 import math
@@ -28,11 +27,12 @@ from typing import Any, TypeVar, overload
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from chronopype.processors.backoff import backoff_bounds
 from chronopype.processors.network import NetworkStatus
 from chronopype_testing._fakes import FakeNetworkProcessor, HookFault, Step
 from chronopype_testing._fixtures import _check_loop_parts, _owned_tasks, _owned_timers
 from chronopype_testing._loop import DEFAULT_START, FakeClock
-from chronopype_testing._recorder import backoff_band, illegal_transitions
+from chronopype_testing._recorder import _backoff_waits, _gap_matches, illegal_transitions
 
 __all__ = [
     "NetworkProcessorMachine",
@@ -53,7 +53,6 @@ _EXCEPTIONS: tuple[type[Exception], ...] = (
     TimeoutError,
     RuntimeError,
 )
-_BACKOFF_JITTER = 0.1
 # Float noise allowed when comparing a scheduled check time with the time it ran.
 _TIME_EPSILON = 1e-9
 
@@ -416,29 +415,25 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
     def retry_waits_follow_backoff(self) -> None:
         if self._processor is None:
             return
-        processor = self.processor
-        waits = processor.backoff_waits
+        # Read from the fake's events; the band is the core's (backoff_bounds).
+        waits = _backoff_waits(self.processor.recorder.events)
         while self._backoffs_checked < len(waits):
-            wait = waits[self._backoffs_checked]
-            base = min(2.0 ** (wait.failures - 1), 300.0)
-            low, high = backoff_band(base, _BACKOFF_JITTER)
-            assert low <= wait.delay <= high, (
-                f"backoff_delay({wait.failures}) = {wait.delay!r}, outside [{low}, {high}]"
+            wait, event = waits[self._backoffs_checked], waits[self._backoffs_checked].event
+            low, high = backoff_bounds(event.retry_count)
+            assert low <= event.delay <= high, (
+                f"backoff_delay({event.retry_count}) = {event.delay!r}, outside [{low}, {high}]"
             )
-            following = bisect.bisect_right(processor.checks, wait.at)
-            if following < len(processor.checks):
-                record = processor.check_log[following]
-                if record.run == wait.run:
-                    assert abs(record.started - (wait.at + wait.delay)) <= _TIME_EPSILON, (
-                        f"retry after {wait.failures} failure(s) ran at {record.started!r}, "
-                        f"expected {wait.at!r} + {wait.delay!r}"
-                    )
-            elif processor.current_run == wait.run:
-                due = wait.at + wait.delay
+            if wait.next_check is not None:
+                assert _gap_matches(event, wait.next_check), (
+                    f"retry after {event.retry_count} failure(s) ran at {wait.next_check!r}, "
+                    f"expected {event.at!r} + {event.delay!r}"
+                )
+            elif wait.ended_by == "still waiting":
+                due = event.at + event.delay
                 if self.clock.monotonic() < due - _TIME_EPSILON:
                     return  # the retry is still to come; look again after the next rule
                 raise AssertionError(
-                    f"no retry at {due!r}, {wait.delay!r} s after the failure at {wait.at!r} "
+                    f"no retry at {due!r}, {event.delay!r} s after the failure at {event.at!r} "
                     f"(now {self.clock.monotonic()!r})"
                 )
             self._backoffs_checked += 1

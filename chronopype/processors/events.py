@@ -9,10 +9,11 @@ Every event carries:
 - ``processor``: the processor it is about (one observer can watch a whole fleet);
 - ``at``: the event loop's time (``loop.time()``; on a FakeClock, virtual seconds);
 - ``wall``: ``time.time()`` at the same moment;
-- ``run``: the identity of the ``start()``/``resume()`` the event belongs to: an int, unique
-  in the process, that a new ``start()`` or ``resume()`` never reuses. Every attempt, wait and
-  hook of one check loop carries its run, so "after resume()" is ``event.run != earlier.run``.
-  ``None`` only for a ``stop()`` of a processor whose loop was already paused.
+- ``run``: the identity of the ``start()``/``resume()`` the event belongs to: 1 for the first
+  ``start()``, then one more for every ``start()`` or ``resume()`` of that processor. Every
+  attempt, wait and hook of one check loop carries its run, so "after resume()" is
+  ``event.run != earlier.run``; ``pause()``/``stop()`` and what they change carry the run they
+  ended (or, for a ``stop()`` while paused, the last one).
 
 The facts, in the order of one failed attempt from CONNECTED::
 
@@ -65,7 +66,7 @@ class ProcessorEvent:
     processor: NetworkProcessor
     at: float
     wall: float
-    run: int | None
+    run: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,7 @@ class LoopPaused(ProcessorEvent):
 
 @dataclass(frozen=True, slots=True)
 class LoopStopped(ProcessorEvent):
-    """``stop()``: ``run`` is the loop it ended (None if the loop was paused)."""
+    """``stop()`` made the processor inactive."""
 
 
 #: What ``add_observer`` takes.
