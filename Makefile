@@ -32,7 +32,7 @@ test: venv
 	$(VENV)/bin/pytest
 
 test-deep: venv
-	CHRONOPYPE_MACHINE_EXAMPLES=2000 $(VENV)/bin/pytest tests -k machine
+	CHRONOPYPE_MACHINE_EXAMPLES=2000 CHRONOPYPE_FUZZ_SEEDS=5000 $(VENV)/bin/pytest tests -k "machine or fuzz"
 
 demo: venv
 	$(VENV)/bin/chronopype-sim --hours 24 --random-outages 6 --seed 7

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+import pytest
+
 from chronopype import NetworkProcessor, NetworkStatus
+from chronopype_testing import FakeClock
 from chronopype_testing._fixtures import _check_loop_parts
 
 # A step says what one call does: return a status (checks only), raise, or run a coroutine.
@@ -199,3 +203,17 @@ def assert_chain_consistent(processor: Scripted) -> None:
         assert new is not old
         previous = new
     assert previous is processor.network_status
+
+
+def run_scenario(caplog: pytest.LogCaptureFixture, scenario: Callable[[], Awaitable[None]]) -> None:
+    """Run ``scenario`` on a FakeClock of its own, then collect garbage and fail on any
+    "Task was destroyed but it is pending" from asyncio."""
+    caplog.set_level(logging.DEBUG)
+
+    async def main() -> None:
+        await scenario()
+
+    FakeClock().run(main())
+    gc.collect()
+    destroyed = [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
+    assert destroyed == []

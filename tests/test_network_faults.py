@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable
 
 import pytest
 from network_support import (
@@ -27,6 +26,7 @@ from network_support import (
     hang,
     now,
     other_tasks,
+    run_scenario,
     sleeping,
     swallowing_cancel,
     twin_delays,
@@ -35,18 +35,6 @@ from network_support import (
 from chronopype import NetworkProcessor, NetworkStatus
 from chronopype_testing import FakeClock
 from chronopype_testing._fixtures import _owned_timers
-
-
-def run_scenario(caplog: pytest.LogCaptureFixture, scenario: Callable[[], Awaitable[None]]) -> None:
-    caplog.set_level(logging.DEBUG)
-
-    async def main() -> None:
-        await scenario()
-
-    FakeClock().run(main())
-    gc.collect()
-    destroyed = [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
-    assert destroyed == []
 
 
 async def finish(processor: Scripted) -> None:

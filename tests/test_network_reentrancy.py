@@ -28,6 +28,7 @@ from network_support import (
     hang,
     now,
     other_tasks,
+    run_scenario,
 )
 
 from chronopype import ClockConfig, ClockMode, NetworkStatus, ProcessorDefect
@@ -36,17 +37,6 @@ from chronopype_testing import FakeClock
 eager_only = pytest.mark.skipif(
     sys.version_info < (3, 12), reason="asyncio.eager_task_factory is new in Python 3.12"
 )
-
-
-def run_fake(caplog: pytest.LogCaptureFixture, scenario: Callable[[], Awaitable[None]]) -> None:
-    caplog.set_level(logging.DEBUG)
-
-    async def main() -> None:
-        await scenario()
-
-    FakeClock().run(main())
-    gc.collect()
-    assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
 
 
 async def finish(processor: Scripted) -> None:
@@ -103,7 +93,7 @@ def test_listener_stopping_on_not_connected_during_start_stops_for_good(
         assert processor.transitions == [(STOPPED, NOT_CONNECTED), (NOT_CONNECTED, STOPPED)]
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_listener_pausing_during_start_is_honoured(caplog: pytest.LogCaptureFixture) -> None:
@@ -122,7 +112,7 @@ def test_listener_pausing_during_start_is_honoured(caplog: pytest.LogCaptureFixt
         assert processor.network_status is CONNECTED
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_listener_resuming_during_start_runs_one_loop(caplog: pytest.LogCaptureFixture) -> None:
@@ -150,7 +140,7 @@ def test_listener_resuming_during_start_runs_one_loop(caplog: pytest.LogCaptureF
         assert all(b - a >= 1.0 for a, b in itertools.pairwise(checks))
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 # -- listener order ------------------------------------------------------------------------
@@ -185,7 +175,7 @@ def test_a_change_made_in_a_listener_reaches_every_listener_in_order(
         assert processor.count("on_connected") == 0  # stopped before it could run
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 # -- cancellations the processor did not request -----------------------------------------------
@@ -210,7 +200,7 @@ def test_a_leaked_cancellation_from_check_network_is_a_failure(
         assert processor.network_status is CONNECTED
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_a_leaked_cancellation_from_start_network_is_a_failure(
@@ -233,7 +223,7 @@ def test_a_leaked_cancellation_from_start_network_is_a_failure(
         assert processor.network_status is CONNECTED
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_a_synchronous_cancelled_error_from_a_check_is_a_failure(
@@ -248,7 +238,7 @@ def test_a_synchronous_cancelled_error_from_a_check_is_a_failure(
         assert processor.times("check") == [0.0, 60.0]
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_cancelling_the_attempt_task_from_outside_pauses_and_resume_restarts(
@@ -274,7 +264,7 @@ def test_cancelling_the_attempt_task_from_outside_pauses_and_resume_restarts(
         assert processor.network_status is CONNECTED
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_cancelling_the_attempt_in_start_network_keeps_the_pairing(
@@ -302,7 +292,7 @@ def test_cancelling_the_attempt_in_start_network_keeps_the_pairing(
         ]
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 async def test_the_callers_own_cancellation_still_propagates(fake_clock: FakeClock) -> None:
@@ -355,7 +345,7 @@ def test_a_check_swallowing_its_timeout_is_abandoned_one_timeout_later(
         await finish(processor)  # the abandoned task swallows once more, then ends
         assert sum("abandoned" in r.getMessage() for r in caplog.records) == 1  # logged once
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_start_network_swallowing_forever_is_abandoned_and_cleanup_is_bounded(
@@ -382,7 +372,7 @@ def test_start_network_swallowing_forever_is_abandoned_and_cleanup_is_bounded(
         assert processor.owned_tasks() == ()  # cancelled once more, the hangs ended
         assert_paired(processor, settled=True)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_abandoned_hang_on_a_real_loop(caplog: pytest.LogCaptureFixture) -> None:
@@ -550,7 +540,7 @@ def test_an_illegal_change_is_refused_logged_and_recorded(
         processor.stop()
         await processor.await_cleanup()
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
 
 
 def test_listener_failures_are_defects_and_harmless(caplog: pytest.LogCaptureFixture) -> None:
@@ -568,4 +558,41 @@ def test_listener_failures_are_defects_and_harmless(caplog: pytest.LogCaptureFix
         assert len(processor.recorded_defects) == 3
         await finish(processor)
 
-    run_fake(caplog, scenario)
+    run_scenario(caplog, scenario)
+
+
+def test_the_processor_fixture_fails_a_test_with_an_illegal_transition(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        asyncio_mode = auto
+        asyncio_default_fixture_loop_scope = function
+        """
+    )
+    pytester.makepyfile(
+        """
+        import asyncio
+
+        from chronopype import NetworkStatus
+
+
+        async def test_forces_an_illegal_change(fake_network_processor):
+            processor = fake_network_processor()
+            await asyncio.sleep(1)
+            assert processor.network_status is NetworkStatus.CONNECTED
+            processor._set_status(NetworkStatus.ERROR)  # refused, recorded
+            assert processor.network_status is NetworkStatus.CONNECTED
+
+
+        async def test_legal_only(fake_network_processor):
+            processor = fake_network_processor()
+            await asyncio.sleep(1)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*at loop time 1.0: CONNECTED -> ERROR is not a legal transition*"]
+    )

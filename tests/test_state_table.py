@@ -222,7 +222,9 @@ def test_readme_state_machine_section_matches_the_table() -> None:
     arrows = re.findall(rf"\b({names})\b[^\n▶◀]*?──▶ (?=({names})\b)", section)
     assert len(arrows) >= 3, arrows
     for old, new in arrows:
-        assert is_legal(S[old], S[new]), f"README diagram shows {old} -> {new}"
+        assert is_legal(NetworkStatus[old], NetworkStatus[new]), (
+            f"README diagram shows {old} -> {new}"
+        )
 
 
 if __name__ == "__main__":

@@ -2,19 +2,19 @@
 
 Written once, here, so that ``network.py`` reads as the state machine it is:
 
-- ``bounded_call``: call a check or hook and await it until a deadline, running it first to
-  its first suspension (most checks never suspend, and those need no timer), telling a
-  cancellation the caller requested from one the callee leaked, and abandoning a callee that
-  swallows the deadline's cancellation for longer than a grace period.
+- ``begin_call`` + ``await_bounded``: call a check or hook and await it until a deadline,
+  running it first to its first suspension (most checks never suspend, and those need no
+  timer), telling a cancellation the caller requested from one the callee leaked, and
+  abandoning a callee that swallows the deadline's cancellation for longer than a grace
+  period (``finish_abandoned`` is what then drives it).
 - ``start_task``: create a task, eagerly on Python 3.12+ when asked.
-- ``TIMER_CONTEXT``: an empty context per thread for timer callbacks that start tasks
+- ``timer_context()``: an empty context per thread for timer callbacks that start tasks
   eagerly (an eager task enters its own context, which therefore must not be the caller's).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import sys
 import threading
@@ -22,7 +22,15 @@ import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["EAGER_START", "Abandon", "bounded_call", "start_task", "timer_context"]
+__all__ = [
+    "EAGER_START",
+    "Abandon",
+    "await_bounded",
+    "begin_call",
+    "finish_abandoned",
+    "start_task",
+    "timer_context",
+]
 
 #: Python 3.12+ can start a task eagerly: an attempt whose check and hooks finish without
 #: suspending then runs to its end in the callback that starts it, and its task never waits in
@@ -31,8 +39,9 @@ EAGER_START = sys.version_info >= (3, 12)
 
 _CoroutineType = types.CoroutineType
 
-#: Receives a coroutine given up on (still suspended) and the cancellation to deliver to it.
-Abandon = Callable[[Coroutine[Any, Any, Any], BaseException], None]
+#: Receives a coroutine given up on (still suspended), the cancellation to deliver to it, and
+#: the label ``await_bounded`` was given.
+Abandon = Callable[[Coroutine[Any, Any, Any], BaseException, str], None]
 
 
 class _TimerContexts(threading.local):
@@ -81,7 +90,11 @@ class _Grace:
 
 @types.coroutine
 def _drive(
-    coro: Coroutine[Any, Any, Any], pending: object, grace_seconds: float, abandon: Abandon
+    coro: Coroutine[Any, Any, Any],
+    pending: object,
+    grace_seconds: float,
+    abandon: Abandon,
+    label: str,
 ) -> Generator[Any, None, Any]:
     """Await ``coro``, which already ran up to its first suspension, where it yielded
     ``pending``: hand that to the task and go on as a plain ``await coro`` would, except that
@@ -98,7 +111,7 @@ def _drive(
             except BaseException as exc:  # a cancellation: deliver it to the callee
                 if grace is not None and grace.fired:
                     grace.task.uncancel()  # our own request; the caller sees the one before
-                    abandon(coro, exc)
+                    abandon(coro, exc, label)
                     raise
                 try:
                     pending = coro.throw(exc)
@@ -122,31 +135,47 @@ async def _awaiting(awaitable: Any) -> Any:
     return await awaitable
 
 
-async def bounded_call(
-    call: Callable[[], Any], deadline: float, grace_seconds: float, abandon: Abandon
+def begin_call(call: Callable[[], Any]) -> tuple[Coroutine[Any, Any, Any] | None, Any, Any]:
+    """Call ``call()`` and run what it returns up to its first suspension.
+
+    ``(coroutine, what it yielded, None)`` if it suspended, for ``await_bounded``; else
+    ``(None, its result, None)`` or ``(None, None, what it raised)``. A callee that finishes
+    without suspending (a pool's cached state, a flag, the default no-op hooks) can never be
+    timed out by the loop, so it needs no timer and no task switch. A ``CancelledError``
+    raised here, synchronously, was never requested: it is a failure like any other.
+    """
+    try:
+        awaitable = call()
+        coro = awaitable if type(awaitable) is _CoroutineType else _awaiting(awaitable)
+        return coro, coro.send(None), None
+    except StopIteration as finished:
+        return None, finished.value, None
+    except (Exception, asyncio.CancelledError) as exc:
+        return None, None, exc
+
+
+async def await_bounded(
+    coro: Coroutine[Any, Any, Any],
+    pending: object,
+    deadline: float,
+    grace_seconds: float,
+    abandon: Abandon,
+    label: str,
 ) -> tuple[object, BaseException | None, bool]:
-    """Call ``call()`` and await what it returns until loop time ``deadline``: (its result,
-    what it raised or None, whether the deadline expired).
+    """Await ``coro`` (suspended by ``begin_call`` where it yielded ``pending``) until loop
+    time ``deadline``: (its result, what it raised or None, whether the deadline expired).
 
     The deadline counts even if the callee swallowed its cancellation; one that keeps waiting
     ``grace_seconds`` past that is abandoned (see ``_drive``). A ``CancelledError`` the callee
     raises while nobody cancelled the current task (``Task.cancelling()`` is 0) is a failure
     like any other; a requested cancellation propagates.
     """
-    try:
-        awaitable = call()
-        coro = awaitable if type(awaitable) is _CoroutineType else _awaiting(awaitable)
-        pending = coro.send(None)
-    except StopIteration as finished:  # never suspended: no timer needed
-        return finished.value, None, False
-    except (Exception, asyncio.CancelledError) as exc:  # raised synchronously: never requested
-        return None, exc, False
     deadline_scope = asyncio.timeout_at(deadline)
     result: object = None
     failure: BaseException | None = None
     try:
         async with deadline_scope:
-            result = await _drive(coro, pending, grace_seconds, abandon)
+            result = await _drive(coro, pending, grace_seconds, abandon, label)
     except asyncio.CancelledError as exc:
         task = asyncio.current_task()
         if task is None or task.cancelling():
@@ -157,32 +186,57 @@ async def bounded_call(
     return result, failure, deadline_scope.expired()
 
 
-@types.coroutine
-def _continue(coro: Coroutine[Any, Any, Any], exc: BaseException) -> Generator[Any, None, Any]:
-    """Deliver ``exc`` to a suspended ``coro``, then await it to its end."""
-    try:
-        pending = coro.throw(exc)
-    except StopIteration as finished:
-        return finished.value
-    while True:
+class _Continuation(Coroutine[Any, Any, None]):
+    """The body of an abandoned callee's own task: delivers ``exc`` to the suspended ``coro``
+    and drives it to its end, its result and failure ignored.
+
+    A coroutine object of its own rather than an ``async def``: a task cancelled before its
+    first step never runs an ``async def`` body at all, which would drop ``coro`` suspended
+    (to be closed by the garbage collector, wherever that happens to run). This one hands
+    that first cancellation to ``coro`` like any other."""
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], exc: BaseException) -> None:
+        self._coro = coro
+        self._pending: BaseException | None = exc
+
+    def send(self, value: Any) -> Any:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            return self._forward(pending)
         try:
-            yield pending
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as thrown:
-            try:
-                pending = coro.throw(thrown)
-            except StopIteration as finished:
-                return finished.value
-            continue
+            return self._coro.send(None)
+        except StopIteration:
+            raise StopIteration from None
+        except (Exception, asyncio.CancelledError):
+            raise StopIteration from None
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self._pending = None
+        return self._forward(typ if isinstance(typ, BaseException) else typ())
+
+    def _forward(self, exc: BaseException) -> Any:
         try:
-            pending = coro.send(None)
-        except StopIteration as finished:
-            return finished.value
+            return self._coro.throw(exc)
+        except (StopIteration, Exception, asyncio.CancelledError):
+            raise StopIteration from None
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def __iter__(self) -> _Continuation:
+        return self
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self
 
 
-async def finish_abandoned(coro: Coroutine[Any, Any, Any], exc: BaseException) -> None:
-    """The body of an abandoned callee's own task: it runs on, its result ignored."""
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await _continue(coro, exc)
+def finish_abandoned(
+    coro: Coroutine[Any, Any, Any], exc: BaseException
+) -> Coroutine[Any, Any, None]:
+    """What an abandoned callee's own task runs (see ``_Continuation``)."""
+    return _Continuation(coro, exc)

@@ -180,9 +180,14 @@ TRANSITION_CAUSES: Final[MappingProxyType[tuple[NetworkStatus, NetworkStatus], s
 )
 
 
+# The same, keyed by the members' values: Enum.__hash__ is written in Python, and the
+# processor asks on every status change.
+_LEGAL_VALUES: Final = frozenset((old._value_, new._value_) for old, new in LEGAL_TRANSITIONS)
+
+
 def is_legal(old: NetworkStatus, new: NetworkStatus) -> bool:
     """Whether ``old -> new`` is in ``LEGAL_TRANSITIONS``."""
-    return (old, new) in LEGAL_TRANSITIONS
+    return (old._value_, new._value_) in _LEGAL_VALUES
 
 
 def legal_next(old: NetworkStatus) -> frozenset[NetworkStatus]:
@@ -228,6 +233,12 @@ DECISIONS: Final[MappingProxyType[tuple[NetworkStatus, AttemptOutcome], Decision
 )
 
 
+# decide()'s table keyed by the members' values (see _LEGAL_VALUES): it runs once per check.
+_DECISIONS_BY_VALUE: Final = {
+    (status._value_, outcome._value_): decision for (status, outcome), decision in DECISIONS.items()
+}
+
+
 def attempt_status(status: NetworkStatus) -> NetworkStatus:
     """The status while an attempt's check runs, when it begins from ``status``."""
     if status is _S.CONNECTED:
@@ -241,7 +252,7 @@ def decide(status: NetworkStatus, outcome: AttemptOutcome) -> Decision:
     """What follows ``outcome`` of an attempt whose check ran while the status was
     ``status`` (CONNECTING or CONNECTED). ValueError for any other pair."""
     try:
-        return DECISIONS[status, outcome]
+        return _DECISIONS_BY_VALUE[status._value_, outcome._value_]
     except KeyError:
         raise ValueError(f"no decision for {outcome.name} from {status.name}") from None
 

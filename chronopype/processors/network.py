@@ -6,8 +6,8 @@ module only runs the lifecycle, the attempts and the hooks:
 
 - lifecycle: ``start``/``pause``/``resume``/``stop`` begin and end a ``_Run``, the one object
   per running check loop (its context, its attempt task or idle timer, the status a pause
-  restores). "Is the loop running" is ``self._current_run is not None``; "is this attempt stale" is
-  ``run is not self._current_run``.
+  restores). "Is the loop running" is ``self._live_run() is not None``; "is this attempt
+  stale" is ``run is not self._current_run``.
 - attempt: classify (``_check``) -> decide (``machine.decide``) -> execute (``_execute``).
   Each attempt runs in a task of its own, which ends by arming one timer for the next attempt,
   so an idle processor holds a timer handle and nothing else.
@@ -28,6 +28,7 @@ import logging
 import math
 import random
 import time
+import weakref
 from abc import ABCMeta, abstractmethod
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -103,12 +104,6 @@ _CONNECTED = NetworkStatus.CONNECTED
 _NOT_CONNECTED = NetworkStatus.NOT_CONNECTED
 _ERROR = NetworkStatus.ERROR
 _STOPPED = NetworkStatus.STOPPED
-# What a check's return value classifies as.
-_RETURNED = {
-    _CONNECTED: AttemptOutcome.CONNECTED,
-    _NOT_CONNECTED: AttemptOutcome.NOT_CONNECTED,
-    _ERROR: AttemptOutcome.ERROR_RETURNED,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +132,10 @@ def _timeout_argument(name: str, value: object, *, allow_none: bool) -> float | 
     return seconds
 
 
+# Per processor class, its task names by role: built once, not per attempt.
+_task_names: weakref.WeakKeyDictionary[type, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
 def _running_loop(operation: str) -> asyncio.AbstractEventLoop:
     try:
         return asyncio.get_running_loop()
@@ -149,9 +148,9 @@ def _running_loop(operation: str) -> asyncio.AbstractEventLoop:
 
 class _Run:
     """One running check loop: what ``start()``/``resume()`` begins and ``pause()``/``stop()``
-    ends. While it is the processor's ``_run``, exactly one of ``task`` (an attempt under way)
-    and ``timer`` (the wait before the next one) is set, except while the task that the
-    timer starts is being created."""
+    ends. While it is the processor's ``_current_run``, exactly one of ``task`` (an attempt
+    under way) and ``timer`` (the wait before the next one) is set, except while the task
+    that the timer starts is being created."""
 
     __slots__ = ("context", "restore_status", "task", "timer")
 
@@ -352,7 +351,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         it scheduled to do so). An idle processor holds no task, coroutine or future. When
         this is False, neither exists. An eagerly started attempt sees True from its start.
         """
-        return self._current_run is not None
+        return self._live_run() is not None
 
     @property
     def rng(self) -> random.Random:
@@ -472,7 +471,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     def pause(self) -> None:
         """Stop checking while staying active. CONNECTED stays CONNECTED; an interrupted attempt
         reverts to the status it would have left behind (NOT_CONNECTED or ERROR)."""
-        run = self._current_run
+        run = self._live_run()
         if run is None:
             return
         self._end_run()
@@ -487,7 +486,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     def resume(self) -> None:
         """Restart the check loop (checking at once) if active and not already running."""
-        if not self.state.is_active or self._current_run is not None:
+        if not self.state.is_active or self._live_run() is not None:
             return
         loop = _running_loop("resume")
         run = self._begin_run()
@@ -607,7 +606,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         old = self._status
         if new is old:
             return True
-        if (old, new) not in machine.LEGAL_TRANSITIONS:
+        if not machine.is_legal(old, new):
             self._record_defect(
                 "illegal_transition", f"{old.name} -> {new.name} is not a legal transition"
             )
@@ -677,6 +676,21 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     # -- one run of the check loop -----------------------------------------------------------
 
+    def _live_run(self) -> _Run | None:
+        """The current run, unless its attempt task was cancelled before its first step (so
+        its body never ran to arm the next timer): then the run is over, as if paused."""
+        run = self._current_run
+        if run is not None and run.task is not None and run.task.done():
+            self._current_run = None
+            self._record_defect(
+                "attempt_cancelled",
+                "the attempt task was cancelled from outside before it started; the check "
+                "loop is paused (resume() restarts it)",
+                level=logging.WARNING,
+            )
+            return None
+        return run
+
     def _begin_run(self) -> _Run:
         run = self._current_run = _Run(contextvars.copy_context())  # what create_task() would make
         self._runs += 1
@@ -739,6 +753,10 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         ``restarted``: the first attempt after start()/resume(), which first waits for
         cancelled tasks of earlier runs, so their hooks never overlap ours.
         """
+        if run.task is None and run is self._current_run:
+            # Started eagerly: record the task now, before the check can pause or stop the
+            # run, so that pause() cancels it and a new run waits for it to unwind.
+            run.task = asyncio.current_task()
         try:
             if restarted and self._retired_tasks:
                 await self._drain_retired()
@@ -804,7 +822,8 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     # -- one attempt: classify -> decide -> execute -----------------------------------------
 
     async def _attempt(self, run: _Run) -> float:
-        """Run one check and carry out what ``machine.decide`` says about its outcome; return
+        """One attempt: the check, its outcome (``_classify``), ``machine.decide`` on it, and
+        carrying that out (``_execute`` where hooks run, ``_settle`` where none do). Returns
         the wait before the next attempt (0.0 when the run went stale meanwhile)."""
         status = self._status
         checking = machine.attempt_status(status)
@@ -817,22 +836,34 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             self._emit(CheckStarted(*self._stamp(), checking))
             if run is not self._current_run:
                 return 0.0
-        outcome = await self._check()
-        if run is not self._current_run:
+        # The check begins here ...
+        began = asyncio.get_running_loop().time()
+        coro, result, failure = _aio.begin_call(self.check_network)
+        expired = False
+        if coro is not None:  # it suspended: bound the rest, from the check's start
+            result, failure, expired = await _aio.await_bounded(
+                coro,
+                result,
+                began + self._check_network_timeout,
+                self._check_network_timeout,
+                self._abandon,
+                "check_network()",
+            )
+        if run is not self._current_run:  # the check paused or stopped it, or a listener
             return 0.0
-        return await self._execute(run, machine.decide(checking, outcome))
+        # ... and ends here, with its outcome.
+        outcome = self._classify(result, failure, expired, began)
+        if run is not self._current_run:  # an observer told of the outcome paused or stopped it
+            return 0.0
+        decision = machine.decide(checking, outcome)
+        if decision.start_network or decision.release_network:
+            return await self._execute(run, decision)
+        return self._settle(run, decision)
 
-    async def _check(self) -> AttemptOutcome:
-        """Run ``check_network()`` within ``check_network_timeout`` and classify the result,
-        recording it in ``state``."""
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        result, failure, expired = await _aio.bounded_call(
-            self.check_network,
-            began + self._check_network_timeout,
-            self._check_network_timeout,
-            self._abandon_hung("check_network()"),
-        )
+    def _classify(
+        self, result: object, failure: BaseException | None, expired: bool, began: float
+    ) -> AttemptOutcome:
+        """What the check came to, recorded in ``state`` (and logged unless it answered)."""
         if expired:  # also when the check swallowed the timeout's cancellation
             timed_out = TimeoutError(
                 f"check_network() took longer than check_network_timeout="
@@ -848,16 +879,23 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             )
             return self._checked(began, AttemptOutcome.TIMED_OUT, timed_out)
         if failure is None:
-            outcome = _RETURNED.get(result) if type(result) is NetworkStatus else None
-            if outcome is not None:
-                self.state.record_execution(loop.time() - began, time.time())
+            if result is _CONNECTED:
+                outcome = AttemptOutcome.CONNECTED
+            elif result is _NOT_CONNECTED:
+                outcome = AttemptOutcome.NOT_CONNECTED
+            elif result is _ERROR:
+                outcome = AttemptOutcome.ERROR_RETURNED
+            else:
+                failure = TypeError(
+                    f"check_network() returned {result!r}; expected NetworkStatus.CONNECTED, "
+                    "NOT_CONNECTED or ERROR"
+                )
+            if failure is None:
+                loop_now = asyncio.get_running_loop().time()
+                self.state.record_execution(loop_now - began, time.time())
                 if self._observers:
                     self._checked(began, outcome, None)
                 return outcome
-            failure = TypeError(
-                f"check_network() returned {result!r}; expected NetworkStatus.CONNECTED, "
-                "NOT_CONNECTED or ERROR"
-            )
         self._report_failure(
             "check_network()", failure, fields={"outcome": AttemptOutcome.RAISED.name}
         )
@@ -872,15 +910,14 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         return outcome
 
     async def _execute(self, run: _Run, decision: Decision) -> float:
-        """Carry out ``decision`` (see ``machine.Decision`` for the order)."""
-        if decision.start_network and not await self._start_network(run):
+        """Carry out a decision that runs hooks (see ``machine.Decision`` for the order)."""
+        if decision.start_network:
+            started = await self._start_network(run)
             if run is not self._current_run:
                 return 0.0
-            decision = machine.decide(self._status, AttemptOutcome.START_NETWORK_FAILED)
-        if decision.reset_retries:
-            self.state.retry_count = 0
-        else:
-            self.state.retry_count += 1
+            if not started:
+                decision = machine.decide(self._status, AttemptOutcome.START_NETWORK_FAILED)
+        self._count_retry(decision)
         if decision.disconnect:
             run.restore_status = decision.settle_status
             self._set_status(NetworkStatus.DISCONNECTING)
@@ -893,6 +930,13 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             await self._release_network()
             if run is not self._current_run:
                 return 0.0
+        return self._settle(run, decision, retries_counted=True)
+
+    def _settle(self, run: _Run, decision: Decision, *, retries_counted: bool = False) -> float:
+        """The end of every attempt that ran to its end: the status settles where
+        ``decision`` says, and the wait before the next attempt is returned."""
+        if not retries_counted:
+            self._count_retry(decision)
         delay = self._wait_seconds(decision.wait_kind)  # a defect here settles on ERROR
         self._set_status(decision.settle_status)
         if decision.start_network and run is self._current_run and self._status is _CONNECTED:
@@ -903,6 +947,12 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                 WaitScheduled(*self._stamp(), decision.wait_kind, delay, self.state.retry_count)
             )
         return delay
+
+    def _count_retry(self, decision: Decision) -> None:
+        if decision.reset_retries:
+            self.state.retry_count = 0
+        else:
+            self.state.retry_count += 1
 
     def _wait_seconds(self, kind: WaitKind) -> float:
         if kind is WaitKind.INTERVAL:
@@ -940,13 +990,16 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     async def _run_async_hook(
         self, hook: Callable[[], Coroutine[Any, Any, None]], name: HookName
     ) -> bool:
+        # The hook begins here ...
         began = asyncio.get_running_loop().time()
-        _, failure, expired = await _aio.bounded_call(
-            hook,
-            asyncio.get_running_loop().time() + self._hook_timeout,
-            self._hook_timeout,
-            self._abandon_hung(f"{name}()"),
-        )
+        when = began + self._hook_timeout
+        coro, pending, failure = _aio.begin_call(hook)
+        expired = False
+        if coro is not None:
+            _, failure, expired = await _aio.await_bounded(
+                coro, pending, when, self._hook_timeout, self._abandon, f"{name}()"
+            )
+        # ... and ends here: done, failed or timed out.
         if expired:  # also when the hook swallowed the timeout's cancellation
             failure = TimeoutError(f"{name}() took longer than hook_timeout={self._hook_timeout} s")
         if failure is None:
@@ -989,7 +1042,14 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     # -- tasks the processor owns beside the attempt -----------------------------------------
 
     def _task_name(self, role: str) -> str:
-        return f"chronopype:{type(self).__name__}:{role}"
+        cls = type(self)
+        names = _task_names.get(cls)
+        if names is None:
+            names = _task_names[cls] = {}
+        name = names.get(role)
+        if name is None:
+            name = names[role] = f"chronopype:{cls.__name__}:{role}"
+        return name
 
     def _track(self, task: asyncio.Task[None], *, retired: bool) -> None:
         group = self._retired_tasks if retired else self._abandoned
@@ -1002,20 +1062,19 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         group.add(task)
         task.add_done_callback(group.discard)
 
-    def _abandon_hung(self, what: str) -> _aio.Abandon:
-        def abandon(coro: Coroutine[Any, Any, Any], exc: BaseException) -> None:
-            task = asyncio.get_running_loop().create_task(
-                _aio.finish_abandoned(coro, exc), name=self._task_name("abandoned")
-            )
-            self._track(task, retired=False)
-            self._record_defect(
-                "abandoned_task",
-                f"{what} ignored its cancellation for a whole extra timeout; abandoned, "
-                f"left running in task {task.get_name()!r}",
-                level=logging.WARNING,
-            )
-
-        return abandon
+    def _abandon(self, coro: Coroutine[Any, Any, Any], exc: BaseException, what: str) -> None:
+        """A check or hook ignored its cancellation for a whole extra timeout: it runs on in
+        a task of its own, tracked but never awaited, and the attempt goes on without it."""
+        task = asyncio.get_running_loop().create_task(
+            _aio.finish_abandoned(coro, exc), name=self._task_name("abandoned")
+        )
+        self._track(task, retired=False)
+        self._record_defect(
+            "abandoned_task",
+            f"{what} ignored its cancellation for a whole extra timeout; abandoned, "
+            f"left running in task {task.get_name()!r}",
+            level=logging.WARNING,
+        )
 
     def _schedule_cleanup(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None]:
         task = loop.create_task(self._cleanup(), name=self._task_name("cleanup"))
