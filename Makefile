@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	@if [ ! -x $(VPY) ] || [ "$$($(VPY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
 		echo "creating $(VENV) with $(PYEXE)"; rm -rf $(VENV); $(PYEXE) -m venv $(VENV); fi
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot]'
+	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot,otel]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
