@@ -1,4 +1,4 @@
-# `make test` and `make demo` each create (or reuse) .venv by themselves.
+# `make test`, `make quick` and `make demo` each create (or reuse) .venv by themselves.
 # PYTHON picks the interpreter: `make test PYTHON=python3.13`.
 PYTHON ?= python3
 VENV := .venv
@@ -7,16 +7,34 @@ VPY := $(VENV)/bin/python
 PYEXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d $$HOME/.pyenv/versions/*/bin/$(PYTHON) 2>/dev/null | tail -n 1)
 PYVER := $(shell $(PYEXE) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 STAMP := $(VENV)/.installed-$(PYVER)
+# The demo installs only the simulator's own extra, read from pyproject.toml (one list).
+DEMO_STAMP := $(VENV)/.demo-installed-$(PYVER)
+SIM_DEPS = $(shell $(PYEXE) -c 'import shlex, tomllib; print(shlex.join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["sim"]))')
+# pytest-xdist workers for `make test`: the PostgreSQL chaos test (about 40 s) runs first on
+# one worker while the other works through the rest.
+WORKERS ?= 2
+# `make quick`: everything on FakeClock; no real servers, no pytest-in-pytest, no subprocesses,
+# and the state machine at 25 examples instead of 200.
+QUICK_MARKERS := not postgres and not pytester and not subprocess and not slow
 
-.PHONY: venv test test-deep demo lint typecheck bench clean
-
-$(STAMP): pyproject.toml Makefile
+define ENSURE_VENV
 	@test -n "$(PYVER)" || { echo "cannot find a Python called '$(PYTHON)'"; exit 1; }
 	@if [ ! -x $(VPY) ] || [ "$$($(VPY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(PYVER)" ]; then \
 		echo "creating $(VENV) with $(PYEXE)"; rm -rf $(VENV); $(PYEXE) -m venv $(VENV); fi
+endef
+
+.PHONY: venv test quick test-deep demo dist lint typecheck bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(ENSURE_VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot,otel]'
+	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot,sim,otel]'
 	@rm -f $(VENV)/.installed-*; touch $@
+
+$(DEMO_STAMP): pyproject.toml Makefile
+	$(ENSURE_VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check $(SIM_DEPS)
+	@rm -f $(VENV)/.demo-installed-*; touch $@
 
 venv: $(STAMP)
 
@@ -29,13 +47,22 @@ typecheck: venv
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict chronopype chronopype_testing
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(WORKERS)
+
+quick: venv
+	CHRONOPYPE_MACHINE_EXAMPLES=25 $(VENV)/bin/pytest -q -p no:cacheprovider -m '$(QUICK_MARKERS)'
 
 test-deep: venv
 	CHRONOPYPE_MACHINE_EXAMPLES=2000 CHRONOPYPE_FUZZ_SEEDS=5000 $(VENV)/bin/pytest tests -k "machine or fuzz"
+	CHRONOPYPE_SIM_MEMORY_HOURS=720 $(VENV)/bin/pytest tests/test_sim.py -k memory -rA
 
-demo: venv
-	$(VENV)/bin/chronopype-sim --hours 24 --random-outages 6 --seed 7
+# Runs the simulator from the source tree (python -m), with nothing but its own extra installed.
+demo: $(DEMO_STAMP)
+	$(VPY) -m chronopype_testing.sim --hours 24 --random-outages 6 --seed 7
+
+dist: venv
+	rm -rf dist
+	$(VPY) -m build
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache dist

@@ -1,51 +1,44 @@
-"""What a simulation run means: per-outage delays, summary numbers, and their renderings.
+"""The simulator's reports: the text report, the side-by-side comparison, and JSON.
 
-Every number is computed from the recorded run in exact virtual time; the text report
-rounds to the millisecond, the JSON report does not round at all.
+Every number comes from a finished ``RunAnalysis`` in exact virtual time; the text reports
+round to the millisecond, the JSON report does not round at all.
 """
 
 from __future__ import annotations
 
-import bisect
-import importlib
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chronopype.processors.network import NetworkStatus
-from chronopype_testing._sim_run import SimulationRun
+from chronopype.processors.network import BACKOFF_JITTER
+from chronopype_testing._sim_analysis import (
+    MINUTE,
+    OutageResult,
+    RunAnalysis,
+    WaitCause,
+    nearest_rank,
+)
+from chronopype_testing._sim_run import CheckOutcome
 from chronopype_testing._sim_scenario import Outage, format_clock, format_seconds
 
 __all__ = [
-    "Analysis",
-    "OutageResult",
-    "analyse",
-    "json_report",
-    "nearest_rank",
+    "OUTAGE_MARK",
+    "ReportHeader",
     "band_rows",
+    "compare_report",
+    "json_report",
+    "never_connected_warning",
     "status_band",
     "text_report",
-    "write_plot",
 ]
 
-MINUTE = 60.0
-HOUR = 3600.0
-
-_S = NetworkStatus
-# The band shows the worst status held for any time within each minute.
-_SEVERITY = {
-    _S.STOPPED: 0,
-    _S.CONNECTED: 1,
-    _S.CONNECTING: 2,
-    _S.DISCONNECTING: 2,
-    _S.NOT_CONNECTED: 3,
-    _S.ERROR: 4,
-}
 _GLYPHS = {
     "unicode": {0: " ", 1: "█", 2: "░", 3: "·", 4: "!"},
     "ascii": {0: " ", 1: "#", 2: "~", 3: ".", 4: "!"},
 }
+_MARKS = {"unicode": ("✓", "✗", "±"), "ascii": ("ok", "x", "+/-")}
 _LEGEND = (
     (1, "connected"),
     (2, "connecting/disconnecting"),
@@ -53,144 +46,21 @@ _LEGEND = (
     (4, "error"),
 )
 OUTAGE_MARK = "^"
-_PLOT_COLOURS = {
-    _S.CONNECTED: "#2e7d32",
-    _S.CONNECTING: "#f9a825",
-    _S.DISCONNECTING: "#f9a825",
-    _S.NOT_CONNECTED: "#9e9e9e",
-    _S.ERROR: "#c62828",
-}
+# Check marks per report line before it wraps.
+_LINE_WIDTH = 100
 
 
 @dataclass(frozen=True, slots=True)
-class OutageResult:
-    """How the processor saw one outage. Delays are None when they do not apply (see note)."""
+class ReportHeader:
+    """What the run was asked to do, as the user wrote it."""
 
-    number: int
-    outage: Outage
-    detected_at: float | None
-    reconnected_at: float | None
-    checks: int
-    note: str
-
-    @property
-    def detection_delay(self) -> float | None:
-        return None if self.detected_at is None else self.detected_at - self.outage.start
-
-    @property
-    def recovery_delay(self) -> float | None:
-        return None if self.reconnected_at is None else self.reconnected_at - self.outage.end
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    run: SimulationRun
-    # (start, end, status), covering [0, horizon] without gaps; zero-length ones dropped.
-    segments: list[tuple[float, float, NetworkStatus]]
-    outages: list[OutageResult]
-    checks_during_outages: int
-    outage_seconds: float
-    connected_seconds: float
-
-    @property
-    def checks_per_hour_while_down(self) -> float | None:
-        if self.outage_seconds == 0:
-            return None
-        return self.checks_during_outages / (self.outage_seconds / HOUR)
-
-    def delays(self, kind: str) -> list[float]:
-        values = (
-            result.detection_delay if kind == "detection" else result.recovery_delay
-            for result in self.outages
-        )
-        return [value for value in values if value is not None]
-
-
-def nearest_rank(values: Sequence[float], percent: float) -> float | None:
-    """The nearest-rank percentile: always one of ``values``; None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(percent / 100.0 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def _segments(run: SimulationRun) -> list[tuple[float, float, NetworkStatus]]:
-    segments = []
-    status, since = NetworkStatus.STOPPED, 0.0
-    for at, _old, new in run.transitions:
-        at = min(at, run.horizon)
-        if at > since:
-            segments.append((since, at, status))
-        status, since = new, max(since, at)
-    if run.horizon > since:
-        segments.append((since, run.horizon, status))
-    return segments
-
-
-def _outage_result(run: SimulationRun, number: int) -> OutageResult:
-    outage = run.outages[number - 1]
-    following = run.outages[number].start if number < len(run.outages) else run.horizon
-    checks = bisect.bisect_left(run.checks, outage.end) - bisect.bisect_left(
-        run.checks, outage.start
-    )
-    status_at_start = NetworkStatus.STOPPED
-    detected_at: float | None = None
-    reconnected_at: float | None = None
-    for at, old, new in run.transitions:
-        if at < outage.start:
-            status_at_start = new
-        elif detected_at is None and old is NetworkStatus.CONNECTED and at < outage.end:
-            detected_at = at
-        if at >= outage.end and new is NetworkStatus.CONNECTED:
-            reconnected_at = at
-            break
-    was_connected = status_at_start is NetworkStatus.CONNECTED
-    if not was_connected:
-        detected_at = None  # nothing left to detect
-    elif detected_at is None:
-        # No check began inside the window: the processor never noticed this outage.
-        return OutageResult(number, outage, None, None, checks, "missed: no check saw it")
-    note = "" if was_connected else "already not connected when it began"
-    if reconnected_at is not None and reconnected_at >= following:
-        reconnected_at = None
-    if reconnected_at is None:
-        what = "the next outage" if number < len(run.outages) else "the end of the run"
-        note = f"{note}; " if note else ""
-        note += f"not reconnected before {what}"
-    return OutageResult(number, outage, detected_at, reconnected_at, checks, note)
-
-
-def analyse(run: SimulationRun) -> Analysis:
-    segments = _segments(run)
-    return Analysis(
-        run=run,
-        segments=segments,
-        outages=[_outage_result(run, number) for number in range(1, len(run.outages) + 1)],
-        checks_during_outages=sum(
-            bisect.bisect_left(run.checks, outage.end)
-            - bisect.bisect_left(run.checks, outage.start)
-            for outage in run.outages
-        ),
-        outage_seconds=sum(outage.duration for outage in run.outages),
-        connected_seconds=sum(
-            end - start for start, end, status in segments if status is NetworkStatus.CONNECTED
-        ),
-    )
+    hours: float
+    seed: int
+    processor_name: str
+    outage_source: str
 
 
 # -- the terminal timeline --------------------------------------------------------------------
-
-
-def _minute_severities(analysis: Analysis) -> list[int]:
-    minutes = math.ceil(analysis.run.horizon / MINUTE)
-    worst = [0] * minutes
-    for start, end, status in analysis.segments:
-        severity = _SEVERITY[status]
-        for minute in range(int(start // MINUTE), min(minutes, math.ceil(end / MINUTE))):
-            if severity > worst[minute]:
-                worst[minute] = severity
-    return worst
 
 
 def _outage_minutes(outages: Sequence[Outage], minutes: int) -> list[int]:
@@ -203,12 +73,16 @@ def _outage_minutes(outages: Sequence[Outage], minutes: int) -> list[int]:
     return marks
 
 
-def band_rows(analysis: Analysis, *, ascii_only: bool = False) -> list[tuple[str, str]]:
+def _outages(analysis: RunAnalysis) -> list[Outage]:
+    return [result.outage for result in analysis.outages]
+
+
+def band_rows(analysis: RunAnalysis, *, ascii_only: bool = False) -> list[tuple[str, str]]:
     """Per hour: one glyph per minute (the worst status within it), and the outage marks
     under it (``OUTAGE_MARK`` where an outage overlaps the minute, else a space)."""
     glyphs = _GLYPHS["ascii" if ascii_only else "unicode"]
-    severities = _minute_severities(analysis)
-    marks = _outage_minutes(analysis.run.outages, len(severities))
+    severities = analysis.minute_severity
+    marks = _outage_minutes(_outages(analysis), len(severities))
     rows = []
     for first in range(0, len(severities), 60):
         cells = "".join(glyphs[severity] for severity in severities[first : first + 60])
@@ -217,12 +91,12 @@ def band_rows(analysis: Analysis, *, ascii_only: bool = False) -> list[tuple[str
     return rows
 
 
-def status_band(analysis: Analysis, *, ascii_only: bool = False) -> list[str]:
+def status_band(analysis: RunAnalysis, *, ascii_only: bool = False) -> list[str]:
     """The terminal timeline: a ruler, then one line per hour, each followed by an outage
     line when an outage touches that hour."""
     bar = "|" if ascii_only else "│"
     rows = band_rows(analysis, ascii_only=ascii_only)
-    marks = _outage_minutes(analysis.run.outages, math.ceil(analysis.run.horizon / MINUTE))
+    marks = _outage_minutes(_outages(analysis), len(analysis.minute_severity))
     width = len(str(max(len(rows) - 1, 0)))
     indent = " " * (width + 2)
     ruler = "".join(f"{minute:<10d}" for minute in range(0, 60, 10))
@@ -244,7 +118,7 @@ def _legend(ascii_only: bool) -> str:
     return "   ".join(items)
 
 
-# -- reports ----------------------------------------------------------------------------------
+# -- pieces of text -----------------------------------------------------------------------------
 
 
 def _clock_or_dash(at: float | None) -> str:
@@ -255,6 +129,10 @@ def _seconds_or_dash(seconds: float | None) -> str:
     return "-" if seconds is None else format_seconds(seconds)
 
 
+def _offset(seconds: float) -> str:
+    return f"+{seconds:.1f}s"
+
+
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return [
@@ -263,26 +141,140 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def text_report(
-    analysis: Analysis,
-    *,
-    hours: float,
-    seed: int,
-    processor_name: str,
-    outage_source: str,
-    ascii_only: bool = False,
-) -> str:
-    run = analysis.run
+def _settings_line(analysis: RunAnalysis) -> str:
+    return (
+        f"check_network_interval {format_seconds(analysis.check_network_interval)}, "
+        f"check_network_timeout {format_seconds(analysis.check_network_timeout)}, "
+        f"network_error_wait_time {format_seconds(analysis.network_error_wait_time)}"
+    )
+
+
+def _wrap(first_prefix: str, items: list[str], indent: str) -> list[str]:
+    lines: list[str] = []
+    current = first_prefix
+    for item in items:
+        if len(current) + 2 + len(item) > _LINE_WIDTH and current.strip():
+            lines.append(current.rstrip())
+            current = indent
+        current += item + "  "
+    lines.append(current.rstrip())
+    return lines
+
+
+def check_marks(result: OutageResult, *, ascii_only: bool = False) -> list[str]:
+    """The outage's checks as ``+7.0s ✗`` items (seconds from the outage start), with the
+    outage's end and any checks left out in between shown where they fall."""
+    good, bad, _ = _MARKS["ascii" if ascii_only else "unicode"]
+    start, end = result.outage.start, result.outage.end
+    items: list[str] = []
+    end_shown = False
+
+    def mark(outcome: CheckOutcome) -> None:
+        nonlocal end_shown
+        if not end_shown and outcome.started >= end:
+            items.append(f"| end {_offset(end - start)} |")
+            end_shown = True
+        symbol = good if outcome.connected else bad
+        why = "" if outcome.why in ("connected", "outage", "not connected") else f" ({outcome.why})"
+        items.append(f"{_offset(outcome.started - start)} {symbol}{why}")
+
+    for outcome in result.first_checks:
+        mark(outcome)
+    if result.checks_left_out:
+        items.append(f"... {result.checks_left_out} more ...")
+    for outcome in result.last_checks:
+        mark(outcome)
+    if not end_shown:
+        items.append(f"| end {_offset(end - start)} |")
+    return items
+
+
+def describe_cause(cause: WaitCause, *, ascii_only: bool = False) -> str:
+    """``a 243.679 s wait (the backoff after 9 failed checks in a row: ...)``."""
+    plus_minus = _MARKS["ascii" if ascii_only else "unicode"][2]
+    if cause.kind == "error wait":
+        return (
+            f"a {format_seconds(cause.waited)} wait (network_error_wait_time, after a check "
+            "that raised)"
+        )
+    plural = "" if cause.failures == 1 else "s"
+    return (
+        f"a {format_seconds(cause.waited)} wait (the backoff after {cause.failures} failed "
+        f"check{plural} in a row: backoff_delay({cause.failures}) = {cause.base:g} s "
+        f"{plus_minus}{BACKOFF_JITTER:.0%})"
+    )
+
+
+def _outage_story(result: OutageResult, *, ascii_only: bool) -> list[str]:
+    prefix = f"  #{result.number:<3d} "
+    indent = " " * len(prefix)
+    lines = _wrap(prefix, check_marks(result, ascii_only=ascii_only), indent)
+    if result.note.startswith("missed"):
+        lines.append(f"{indent}missed: it fell between two checks, so nothing had to recover")
+        return lines
+    parts = []
+    if result.detection_delay is not None:
+        parts.append(f"detected after {format_seconds(result.detection_delay)}")
+    if result.recovery_delay is not None:
+        back = f"back {format_seconds(result.recovery_delay)} after the end"
+        if result.cause is not None:
+            back += f", after {describe_cause(result.cause, ascii_only=ascii_only)}"
+        parts.append(back)
+    if result.note:
+        parts.append(result.note)
+    lines += textwrap.wrap(
+        "; ".join(parts), _LINE_WIDTH, initial_indent=indent, subsequent_indent=indent
+    )
+    return lines
+
+
+def _worst_lines(analysis: RunAnalysis, *, ascii_only: bool) -> list[str]:
+    lines = []
+    worst = analysis.worst("detection")
+    if worst is not None and worst.detection_delay is not None:
+        lines.append(
+            f"worst detection: #{worst.number}, {format_seconds(worst.detection_delay)} after "
+            f"it began (checks run every {format_seconds(analysis.check_network_interval)} "
+            "while connected; an outage waits for the next one)"
+        )
+        lines[-1:] = textwrap.wrap(lines[-1], _LINE_WIDTH, subsequent_indent=" " * 17)
+    worst = analysis.worst("recovery")
+    if worst is not None and worst.recovery_delay is not None:
+        delay = format_seconds(worst.recovery_delay)
+        line = f"worst recovery:  #{worst.number}, {delay} after it ended"
+        if worst.cause is not None:
+            cause = describe_cause(worst.cause, ascii_only=ascii_only)
+            line += f"; the network came back during {cause}"
+        lines += textwrap.wrap(line, _LINE_WIDTH, subsequent_indent=" " * 17)
+    return lines
+
+
+def never_connected_warning(processor_name: str, analysis: RunAnalysis) -> str:
+    return (
+        f"warning: {processor_name} never connected outside the outages "
+        f"({analysis.checks_outside_outages} checks there, none returned CONNECTED), so this "
+        "report shows a processor that is down all along: no outage is detected and no "
+        "recovery is measured. Check that its check_network() reaches the service from here "
+        "(and that the service runs), or simulate it against a stand-in."
+    )
+
+
+# -- reports ------------------------------------------------------------------------------------
+
+
+def text_report(analysis: RunAnalysis, header: ReportHeader, *, ascii_only: bool = False) -> str:
     lines = [
-        f"chronopype-sim: {hours:g} h of virtual time ({format_seconds(run.horizon)}), seed {seed}",
-        f"processor: {processor_name}",
-        f"settings:  check_network_interval {format_seconds(run.check_network_interval)}, "
-        f"check_network_timeout {format_seconds(run.check_network_timeout)}, "
-        f"network_error_wait_time {format_seconds(run.network_error_wait_time)}",
+        f"chronopype-sim: {header.hours:g} h of virtual time ({format_seconds(analysis.horizon)}),"
+        f" seed {header.seed}",
+        f"processor: {header.processor_name}",
+        f"settings:  {_settings_line(analysis)}",
         "backoff:   NetworkProcessor.backoff_delay(n): 1, 2, 4 ... 256, 300 s after the "
-        "n-th failed check in a row, +/-10%",
-        f"outages:   {outage_source}; each is [start, end), times are h:mm:ss from the start",
+        f"n-th failed check in a row, +/-{BACKOFF_JITTER:.0%}",
+        f"outages:   {header.outage_source}; each is [start, end), times are h:mm:ss from the "
+        "start",
     ]
+    if analysis.never_connected:
+        lines.insert(0, never_connected_warning(header.processor_name, analysis))
     for result in analysis.outages:
         outage = result.outage
         lines.append(
@@ -324,14 +316,19 @@ def text_report(
                     result.note,
                 ]
             )
+        good, bad, _ = _MARKS["ascii" if ascii_only else "unicode"]
         lines += [
             "",
             "detection = outage start -> status leaves CONNECTED; "
             "recovery = outage end -> CONNECTED again",
             *_table(rows),
             "",
+            f"checks during and after each outage, in seconds from its start ({good} connected, "
+            f"{bad} failed):",
         ]
-        lines.append("delays (nearest-rank percentiles over the outages that have one):")
+        for result in analysis.outages:
+            lines += _outage_story(result, ascii_only=ascii_only)
+        lines += ["", "delays (nearest-rank percentiles over the outages that have one):"]
         rows = [["delay", "p50", "p95", "max", "outages"]]
         for kind in ("detection", "recovery"):
             values = analysis.delays(kind)
@@ -345,32 +342,113 @@ def text_report(
                 ]
             )
         lines += _table(rows)
+        lines += _worst_lines(analysis, ascii_only=ascii_only)
     lines.append("")
-    lines.append(f"checks: {len(run.checks)} in total")
+    lines.append(f"checks: {analysis.total_checks} in total")
     per_hour = analysis.checks_per_hour_while_down
     if per_hour is not None:
         lines.append(
             f"checks while down: {analysis.checks_during_outages} during "
             f"{format_seconds(analysis.outage_seconds)} of outages = {per_hour:.1f} per hour"
         )
-    up = run.horizon - analysis.outage_seconds
+    up = analysis.horizon - analysis.outage_seconds
     lines.append(
-        f"connected {100 * analysis.connected_seconds / run.horizon:.3f}% of the run; "
-        f"the network was up {100 * up / run.horizon:.3f}%"
+        f"connected {100 * analysis.connected_seconds / analysis.horizon:.3f}% of the run; "
+        f"the network was up {100 * up / analysis.horizon:.3f}%"
     )
     return "\n".join(lines) + "\n"
 
 
-def json_report(
-    analysis: Analysis,
-    *,
-    hours: float,
-    seed: int,
-    processor_name: str,
-    outage_source: str,
-) -> dict[str, Any]:
+def compare_report(
+    runs: Sequence[tuple[str, RunAnalysis]], header: ReportHeader, *, ascii_only: bool = False
+) -> str:
+    """Two (or more) settings side by side on the same outages and the same seed."""
+    a = runs[0][1]
+    lines = [
+        f"chronopype-sim --compare: {header.hours:g} h of virtual time "
+        f"({format_seconds(a.horizon)}), seed {header.seed}, the same outages for each",
+        f"processor: {header.processor_name}",
+    ]
+    for label, analysis in runs:
+        lines.append(f"  {label}: {_settings_line(analysis)}")
+        if analysis.never_connected:
+            lines.append(f"  {label}: " + never_connected_warning(header.processor_name, analysis))
+    lines.append(f"outages: {header.outage_source}; each is [start, end), h:mm:ss from the start")
+    labels = [label for label, _ in runs]
+    if a.outages:
+        head = ["outage", "start", "end"]
+        for what in ("detection", "recovery", "checks"):
+            head += [f"{what} {label}" for label in labels]
+        rows = [head]
+        for number in range(len(a.outages)):
+            outage = a.outages[number].outage
+            row = [f"#{number + 1}", format_clock(outage.start), format_clock(outage.end)]
+            row += [
+                "missed" if r.outages[number].note.startswith("missed")
+                else _seconds_or_dash(r.outages[number].detection_delay)
+                for _, r in runs
+            ]  # fmt: skip
+            row += [_seconds_or_dash(r.outages[number].recovery_delay) for _, r in runs]
+            row += [str(r.outages[number].checks) for _, r in runs]
+            rows.append(row)
+        lines += ["", *_table(rows), "", "delays (nearest-rank percentiles):"]
+        rows = [["delay", "", "p50", "p95", "max", "outages"]]
+        for kind in ("detection", "recovery"):
+            for label, analysis in runs:
+                values = analysis.delays(kind)
+                rows.append(
+                    [
+                        kind,
+                        label,
+                        _seconds_or_dash(nearest_rank(values, 50)),
+                        _seconds_or_dash(nearest_rank(values, 95)),
+                        _seconds_or_dash(max(values, default=None)),
+                        str(len(values)),
+                    ]
+                )
+        lines += _table(rows)
+        for label, analysis in runs:
+            lines += [f"{label}: {line}" for line in _worst_lines(analysis, ascii_only=ascii_only)]
+    lines.append("")
+    rows = [["", "checks", "checks while down", "per hour down", "connected"]]
+    for label, analysis in runs:
+        per_hour = analysis.checks_per_hour_while_down
+        rows.append(
+            [
+                label,
+                str(analysis.total_checks),
+                str(analysis.checks_during_outages),
+                "-" if per_hour is None else f"{per_hour:.1f}",
+                f"{100 * analysis.connected_seconds / analysis.horizon:.3f}%",
+            ]
+        )
+    lines += _table(rows)
+    return "\n".join(lines) + "\n"
+
+
+def _check_json(outcome: CheckOutcome) -> dict[str, Any]:
+    return {
+        "started": outcome.started,
+        "finished": outcome.finished,
+        "connected": outcome.connected,
+        "why": outcome.why,
+    }
+
+
+def _cause_json(cause: WaitCause | None) -> dict[str, Any] | None:
+    if cause is None:
+        return None
+    return {
+        "failed_check_at": cause.failed_check_at,
+        "waited": cause.waited,
+        "kind": cause.kind,
+        "failures_in_a_row": cause.failures,
+        "backoff_base": cause.base,
+    }
+
+
+def json_report(analysis: RunAnalysis, header: ReportHeader) -> dict[str, Any]:
     """Everything in the text report, unrounded, in seconds of virtual time."""
-    run = analysis.run
 
     def stats(kind: str) -> dict[str, Any]:
         values = analysis.delays(kind)
@@ -381,18 +459,24 @@ def json_report(
             "max": max(values, default=None),
         }
 
-    return {
+    rows = band_rows(analysis)
+    report: dict[str, Any] = {
         "scenario": {
-            "hours": hours,
-            "horizon_seconds": run.horizon,
-            "seed": seed,
-            "processor": processor_name,
-            "outage_source": outage_source,
-            "check_network_interval": run.check_network_interval,
-            "check_network_timeout": run.check_network_timeout,
-            "network_error_wait_time": run.network_error_wait_time,
-            "outages": [{"start": o.start, "end": o.end} for o in run.outages],
+            "hours": header.hours,
+            "horizon_seconds": analysis.horizon,
+            "seed": header.seed,
+            "processor": header.processor_name,
+            "outage_source": header.outage_source,
+            "check_network_interval": analysis.check_network_interval,
+            "check_network_timeout": analysis.check_network_timeout,
+            "network_error_wait_time": analysis.network_error_wait_time,
+            "outages": [{"start": r.outage.start, "end": r.outage.end} for r in analysis.outages],
         },
+        "warnings": (
+            [never_connected_warning(header.processor_name, analysis)]
+            if analysis.never_connected
+            else []
+        ),
         "outages": [
             {
                 "number": result.number,
@@ -404,6 +488,10 @@ def json_report(
                 "recovery_delay": result.recovery_delay,
                 "checks": result.checks,
                 "note": result.note,
+                "check_log": [_check_json(outcome) for outcome in result.first_checks],
+                "check_log_left_out": result.checks_left_out,
+                "check_log_end": [_check_json(outcome) for outcome in result.last_checks],
+                "recovery_wait": _cause_json(result.cause),
             }
             for result in analysis.outages
         ],
@@ -411,88 +499,21 @@ def json_report(
             "percentiles": "nearest-rank",
             "detection_delay": stats("detection"),
             "recovery_delay": stats("recovery"),
-            "total_checks": len(run.checks),
+            "total_checks": analysis.total_checks,
             "checks_during_outages": analysis.checks_during_outages,
             "outage_seconds": analysis.outage_seconds,
             "checks_per_hour_while_down": analysis.checks_per_hour_while_down,
             "connected_seconds": analysis.connected_seconds,
         },
-        "transitions": [
-            {"at": at, "from": old.name, "to": new.name} for at, old, new in run.transitions
-        ],
         "timeline": {
             "minute_seconds": MINUTE,
             "legend": {_GLYPHS["unicode"][severity]: name for severity, name in _LEGEND},
-            "hours": [cells for cells, _ in band_rows(analysis)],
-            "outage_marks": [underline for _, underline in band_rows(analysis)],
+            "hours": [cells for cells, _ in rows],
+            "outage_marks": [underline for _, underline in rows],
         },
     }
-
-
-# -- the picture ------------------------------------------------------------------------------
-
-
-def load_pyplot() -> Any:
-    """matplotlib's pyplot on a file-only backend; raises ImportError when it is missing."""
-    matplotlib = importlib.import_module("matplotlib")
-    matplotlib.use("Agg")
-    return importlib.import_module("matplotlib.pyplot")
-
-
-def write_plot(analysis: Analysis, path: str, *, title: str) -> None:
-    """The terminal timeline as a picture: one row per hour, exact status spans in minutes."""
-    pyplot = load_pyplot()
-    run = analysis.run
-    hours = max(1, math.ceil(run.horizon / HOUR))
-    row_height = min(0.32, 60.0 / hours)
-    figure, axes = pyplot.subplots(figsize=(12, 1.6 + row_height * hours))
-    try:
-        for hour in range(hours):
-            low, high = hour * HOUR, (hour + 1) * HOUR
-            spans: dict[NetworkStatus, list[tuple[float, float]]] = {}
-            for start, end, status in analysis.segments:
-                if end > low and start < high and status in _PLOT_COLOURS:
-                    left = (max(start, low) - low) / MINUTE
-                    spans.setdefault(status, []).append(
-                        (left, (min(end, high) - low) / MINUTE - left)
-                    )
-            for status, bars in spans.items():
-                axes.broken_barh(bars, (hour - 0.4, 0.6), color=_PLOT_COLOURS[status], linewidth=0)
-            outage_bars = [
-                (
-                    (max(o.start, low) - low) / MINUTE,
-                    (min(o.end, high) - max(o.start, low)) / MINUTE,
-                )
-                for o in run.outages
-                if o.end > low and o.start < high
-            ]
-            if outage_bars:
-                axes.broken_barh(outage_bars, (hour + 0.25, 0.15), color="black", linewidth=0)
-        axes.set_xlim(0, 60)
-        axes.set_ylim(hours - 0.5, -0.5)
-        axes.set_xlabel("minute of the hour (virtual time)")
-        axes.set_ylabel("hour")
-        step = max(1, hours // 24)
-        axes.set_yticks(range(0, hours, step))
-        axes.set_xticks(range(0, 61, 10))
-        axes.set_title(title, fontsize=10)
-        patches = importlib.import_module("matplotlib.patches")
-        handles = [
-            patches.Patch(color=_PLOT_COLOURS[_S.CONNECTED], label="connected"),
-            patches.Patch(color=_PLOT_COLOURS[_S.CONNECTING], label="connecting/disconnecting"),
-            patches.Patch(color=_PLOT_COLOURS[_S.NOT_CONNECTED], label="not connected"),
-            patches.Patch(color=_PLOT_COLOURS[_S.ERROR], label="error"),
-            patches.Patch(color="black", label="outage (network down)"),
+    if analysis.transitions is not None:
+        report["transitions"] = [
+            {"at": at, "from": old.name, "to": new.name} for at, old, new in analysis.transitions
         ]
-        axes.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.08 * 24 / max(hours, 24)),
-            ncol=5,
-            fontsize=8,
-            frameon=False,
-        )
-        figure.tight_layout()
-        figure.savefig(path, dpi=120)
-    finally:
-        pyplot.close(figure)
+    return report

@@ -2,7 +2,8 @@
 
 The processor is the production ``NetworkProcessor`` logic, unmodified: the simulator only
 wraps ``check_network`` (inside an outage it returns NOT_CONNECTED without calling the
-processor's own check) and listens to status changes.
+processor's own check) and listens to status changes. Everything it sees goes to a
+``RunObserver`` as it happens, so nothing here grows with the number of checks.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import importlib
 import inspect
 import logging
 import os
+import random
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._sim_scenario import Outage, ScenarioError
@@ -26,15 +29,25 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PROCESSOR_NAME",
-    "SimulatedProcessor",
+    "MAX_CHECKS",
+    "CheckOutcome",
+    "ProcessorFactory",
+    "RunObserver",
     "Settings",
+    "SimulatedProcessor",
     "SimulationRun",
+    "backoff_base",
     "load_fake_clock",
-    "load_processor_class",
+    "load_processor_factory",
     "simulate",
 ]
 
 DEFAULT_PROCESSOR_NAME = "default (checks return CONNECTED outside outages, instantly)"
+# The work bound: 30 days at the smallest interval (0.1 s). A check costs about 25 us of real
+# time, so this is roughly ten minutes; beyond it the simulator refuses with a usage error.
+MAX_CHECKS = 25_920_000
+
+ProcessorFactory = Callable[[], NetworkProcessor]
 
 
 class SimulatedProcessor(NetworkProcessor):
@@ -50,6 +63,21 @@ class SimulatedProcessor(NetworkProcessor):
         return NetworkStatus.CONNECTED
 
 
+class _MidpointRandom(random.Random):
+    """Draws the middle of every range: a jitter of exactly zero."""
+
+    def random(self) -> float:
+        return 0.5
+
+    def uniform(self, a: float, b: float) -> float:
+        return (a + b) / 2.0
+
+
+def backoff_base(n: int) -> float:
+    """``NetworkProcessor.backoff_delay(n)`` without jitter (the core's formula, not a copy)."""
+    return SimulatedProcessor(rng=_MidpointRandom()).backoff_delay(n)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Overrides for the processor's timing properties; None keeps the processor's own."""
@@ -59,36 +87,53 @@ class Settings:
     network_error_wait_time: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """One finished check: when it began and what the processor got from it."""
+
+    started: float
+    finished: float
+    connected: bool
+    # "connected", "outage", "not connected", "error", "raised", "timed out" or "cancelled".
+    why: str
+
+
+class RunObserver(Protocol):
+    """What the simulator reports while the run goes; calls arrive in loop-time order."""
+
+    def settings_known(self, interval: float, timeout: float, error_wait: float) -> None: ...
+
+    def check_finished(self, outcome: CheckOutcome) -> None: ...
+
+    def status_changed(self, at: float, old: NetworkStatus, new: NetworkStatus) -> None: ...
+
+
 @dataclass(slots=True)
 class SimulationRun:
-    """What happened, in loop time (virtual seconds from the start of the run)."""
+    """How the run ended (the observer holds what happened during it)."""
 
     horizon: float
-    outages: list[Outage]
     check_network_interval: float
     check_network_timeout: float
     network_error_wait_time: float
-    # (at, old, new) for every status change, in order.
-    transitions: list[tuple[float, NetworkStatus, NetworkStatus]] = field(default_factory=list)
-    # Start time of every check the simulator saw, in order.
-    checks: list[float] = field(default_factory=list)
     # Tasks still pending after stop() and await_cleanup(): a leak in the processor.
     leaked_tasks: list[str] = field(default_factory=list)
 
 
-def load_processor_class(spec: str) -> type[NetworkProcessor]:
-    """Import ``module:Class`` (the class may be dotted) and check it can be simulated.
-
-    The current directory is importable, as it is for ``python -m``. Raises ScenarioError.
-    """
+def _resolve(spec: str) -> object:
     module_name, colon, qualname = spec.partition(":")
     if not colon or not module_name or not qualname:
-        raise ScenarioError(f"--processor {spec!r} must be module:Class, e.g. myapp.db:DbProcessor")
+        raise ScenarioError(
+            f"--processor {spec!r} must be module:Class or module:factory, "
+            "e.g. myapp.db:DbProcessor"
+        )
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         target: object = importlib.import_module(module_name)
-    except Exception as exc:  # any error raised while importing the user's module
+    except BaseException as exc:  # the user's module: an error or a sys.exit() while importing
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         raise ScenarioError(
             f"--processor {spec!r}: cannot import {module_name!r}: {exc!r}"
         ) from exc
@@ -99,53 +144,74 @@ def load_processor_class(spec: str) -> type[NetworkProcessor]:
             raise ScenarioError(
                 f"--processor {spec!r}: {module_name!r} has no attribute {qualname!r}"
             ) from None
-    if not isinstance(target, type) or not issubclass(target, NetworkProcessor):
-        raise ScenarioError(
-            f"--processor {spec!r}: {target!r} is not a subclass of chronopype.NetworkProcessor"
-        )
-    if inspect.isabstract(target):
-        missing = ", ".join(sorted(getattr(target, "__abstractmethods__", ())))
-        raise ScenarioError(
-            f"--processor {spec!r}: {target.__name__} is abstract (it does not implement {missing})"
-        )
     return target
 
 
-def _under_scenario(
-    base: type[NetworkProcessor], outages: list[Outage], checks: list[float]
-) -> type[NetworkProcessor]:
-    """A subclass of ``base`` whose check sees the scenario's outages first."""
-    starts = [outage.start for outage in outages]
+def load_processor_factory(spec: str) -> ProcessorFactory:
+    """Import ``module:Class`` or ``module:factory`` (dotted names allowed).
 
-    async def check_network(self: NetworkProcessor) -> NetworkStatus:
-        now = asyncio.get_running_loop().time()
-        checks.append(now)
-        index = bisect.bisect_right(starts, now) - 1
-        if index >= 0 and now < outages[index].end:
-            return NetworkStatus.NOT_CONNECTED
-        return await base.check_network(self)
-
-    def fill_namespace(namespace: dict[str, Any]) -> None:
-        namespace["check_network"] = check_network
-        namespace["__module__"] = base.__module__
-        namespace["__qualname__"] = base.__qualname__
-
-    # Same name, so the processor's own log messages read as they do in production.
-    # new_class picks the base's metaclass (ABCMeta), as a class statement would.
-    scenario_class: type[NetworkProcessor] = types.new_class(
-        base.__name__, (base,), exec_body=fill_namespace
-    )
-    return scenario_class
-
-
-def _construct(cls: type[NetworkProcessor]) -> NetworkProcessor:
-    try:
-        return cls()
-    except Exception as exc:  # the user's constructor: report whatever it raised
+    A class must subclass NetworkProcessor and be concrete; anything else must be callable
+    with no arguments and return a NetworkProcessor (checked when the run builds it). The
+    current directory is importable, as it is for ``python -m``. Raises ScenarioError.
+    """
+    target = _resolve(spec)
+    if isinstance(target, type):
+        if not issubclass(target, NetworkProcessor):
+            raise ScenarioError(
+                f"--processor {spec!r}: {target!r} is not a subclass of "
+                "chronopype.NetworkProcessor (nor a factory returning one)"
+            )
+        if inspect.isabstract(target):
+            missing = ", ".join(sorted(getattr(target, "__abstractmethods__", ())))
+            raise ScenarioError(
+                f"--processor {spec!r}: {target.__name__} is abstract "
+                f"(it does not implement {missing})"
+            )
+        cls: type[NetworkProcessor] = target
+        return cls
+    if not callable(target):
         raise ScenarioError(
-            f"cannot construct {cls.__name__}() with no arguments ({exc!r}); give its "
-            "parameters defaults, or pass a subclass that supplies them"
-        ) from exc
+            f"--processor {spec!r}: {target!r} is neither a NetworkProcessor subclass nor a "
+            "factory (a callable returning one)"
+        )
+    if inspect.iscoroutinefunction(target):
+        raise ScenarioError(
+            f"--processor {spec!r}: {getattr(target, '__name__', target)!r} is an async "
+            "function; the factory must be a plain callable that returns the processor"
+        )
+
+    def from_factory() -> NetworkProcessor:
+        built: object = target()
+        return built  # type: ignore[return-value]  # checked by _construct
+
+    from_factory.__name__ = getattr(target, "__name__", "factory")
+    return from_factory
+
+
+def _construct(factory: ProcessorFactory) -> NetworkProcessor:
+    name = getattr(factory, "__name__", repr(factory))
+    try:
+        built: object = factory()
+    except Exception as exc:  # the user's constructor or factory: report whatever it raised
+        if isinstance(factory, type):
+            raise ScenarioError(
+                f"cannot construct {name}() with no arguments ({exc!r}); give its parameters "
+                "defaults, or pass a factory (module:function) that supplies them"
+            ) from exc
+        raise ScenarioError(f"the factory {name}() raised {exc!r}") from exc
+    if inspect.iscoroutine(built):
+        built.close()
+        raise ScenarioError(f"{name}() returned a coroutine; return the processor itself")
+    if not isinstance(built, NetworkProcessor):
+        raise ScenarioError(
+            f"{name}() returned {type(built).__name__}, not a chronopype.NetworkProcessor"
+        )
+    if built.network_status is not NetworkStatus.STOPPED:
+        raise ScenarioError(
+            f"{name}() returned a processor that is already started "
+            f"({built.network_status.name}); return it before start()"
+        )
+    return built
 
 
 def _apply(processor: NetworkProcessor, settings: Settings) -> None:
@@ -157,47 +223,144 @@ def _apply(processor: NetworkProcessor, settings: Settings) -> None:
         processor.network_error_wait_time = settings.network_error_wait_time
 
 
+# -- the recording seam ---------------------------------------------------------------------
+# Everything the simulator learns about the processor passes through _instrument(). When
+# NetworkProcessor gets an observer API for check outcomes, only this function changes.
+
+_OUTCOME_NAMES = {
+    NetworkStatus.CONNECTED: "connected",
+    NetworkStatus.NOT_CONNECTED: "not connected",
+    NetworkStatus.ERROR: "error",
+}
+
+
+def _instrument(
+    processor: NetworkProcessor, outages: list[Outage], observer: RunObserver
+) -> Callable[[], None]:
+    """Put the scenario in front of ``processor``'s check and report to ``observer``.
+
+    The instance's class becomes a subclass with the same name and layout whose
+    ``check_network`` sees the outages first; works for instances a factory built too.
+    Returns a function that detaches the status listener.
+    """
+    base = type(processor)
+    starts = [outage.start for outage in outages]
+    loop = asyncio.get_running_loop()
+
+    async def check_network(self: NetworkProcessor) -> NetworkStatus:
+        began = loop.time()
+        index = bisect.bisect_right(starts, began) - 1
+        if index >= 0 and began < outages[index].end:
+            observer.check_finished(CheckOutcome(began, began, False, "outage"))
+            return NetworkStatus.NOT_CONNECTED
+        try:
+            result = await base.check_network(self)
+        except asyncio.CancelledError:
+            now = loop.time()
+            expired = now - began >= self.check_network_timeout
+            observer.check_finished(
+                CheckOutcome(began, now, False, "timed out" if expired else "cancelled")
+            )
+            raise
+        except BaseException:
+            observer.check_finished(CheckOutcome(began, loop.time(), False, "raised"))
+            raise
+        why = (
+            _OUTCOME_NAMES.get(result, "raised")
+            if isinstance(result, NetworkStatus)
+            else (
+                "raised"  # the processor treats a bad value as a raised check
+            )
+        )
+        observer.check_finished(
+            CheckOutcome(began, loop.time(), result is NetworkStatus.CONNECTED, why)
+        )
+        return result
+
+    def fill_namespace(namespace: dict[str, Any]) -> None:
+        namespace["__slots__"] = ()  # same layout, so the instance can switch to it
+        namespace["check_network"] = check_network
+        namespace["__module__"] = base.__module__
+        namespace["__qualname__"] = base.__qualname__
+
+    # Same name, so the processor's own log messages read as they do in production.
+    # new_class picks the base's metaclass (ABCMeta), as a class statement would.
+    scenario_class: type[NetworkProcessor] = types.new_class(
+        base.__name__, (base,), exec_body=fill_namespace
+    )
+    try:
+        processor.__class__ = scenario_class
+    except TypeError as exc:
+        raise ScenarioError(
+            f"cannot wrap the check of {base.__name__} for the scenario ({exc})"
+        ) from exc
+
+    def record(old: NetworkStatus, new: NetworkStatus) -> None:
+        observer.status_changed(loop.time(), old, new)
+
+    return processor.add_status_listener(record)
+
+
 def _describe_task(task: asyncio.Task[Any]) -> str:
     coro = task.get_coro()
     return f"{task.get_name()} ({getattr(coro, '__qualname__', repr(coro))})"
 
 
+async def _show_progress(horizon: float, progress: Callable[[float], None]) -> None:
+    steps = 200
+    for step in range(1, steps):
+        await asyncio.sleep(horizon / steps)
+        progress(horizon * step / steps)
+
+
 async def _run(
-    processor_class: type[NetworkProcessor],
+    factory: ProcessorFactory,
     outages: list[Outage],
     horizon: float,
     settings: Settings,
     seed: int,
     start_timestamp: float,
+    observer: RunObserver,
+    progress: Callable[[float], None] | None,
 ) -> SimulationRun:
-    checks: list[float] = []
-    processor = _construct(_under_scenario(processor_class, outages, checks))
+    loop = asyncio.get_running_loop()
+    processor = _construct(factory)
     _apply(processor, settings)
+    interval = processor.check_network_interval
+    if horizon / interval > MAX_CHECKS:
+        raise ScenarioError(
+            f"{horizon / 3600:g} h at a check_network_interval of {interval:g} s is "
+            f"{horizon / interval:,.0f} checks; the bound is {MAX_CHECKS:,} (30 days at "
+            "0.1 s, about ten minutes of real time): lower --hours or raise --interval"
+        )
     # Seeding the instance's own Random works for any subclass, whatever its constructor takes.
     processor.rng.seed(seed)
+    observer.settings_known(
+        interval, processor.check_network_timeout, processor.network_error_wait_time
+    )
     run = SimulationRun(
         horizon=horizon,
-        outages=outages,
-        check_network_interval=processor.check_network_interval,
+        check_network_interval=interval,
         check_network_timeout=processor.check_network_timeout,
         network_error_wait_time=processor.network_error_wait_time,
-        checks=checks,
     )
-    loop = asyncio.get_running_loop()
-
-    def record(old: NetworkStatus, new: NetworkStatus) -> None:
-        run.transitions.append((loop.time(), old, new))
-
-    unsubscribe = processor.add_status_listener(record)
+    # Set before any of the processor's timers, so at the horizon it fires first: a check due
+    # exactly at the horizon is outside the run.
+    end = loop.create_future()
+    loop.call_at(loop.time() + horizon, end.set_result, None)
+    detach = _instrument(processor, outages, observer)
+    ticker = None if progress is None else loop.create_task(_show_progress(horizon, progress))
     try:
         processor.start(start_timestamp)
-        # This timer was set before any of the processor's, so at the horizon it fires first:
-        # a check due exactly at the horizon is outside the run.
-        await asyncio.sleep(horizon)
+        await end
     finally:
+        if ticker is not None:
+            ticker.cancel()
         processor.stop()
         await processor.await_cleanup()
-        unsubscribe()
+        detach()
+        if ticker is not None:
+            await asyncio.gather(ticker, return_exceptions=True)
     current = asyncio.current_task()
     run.leaked_tasks = sorted(
         _describe_task(task) for task in asyncio.all_tasks() if task is not current
@@ -207,7 +370,7 @@ async def _run(
 
 def load_fake_clock() -> type[FakeClock]:
     """The FakeClock class; raises ImportError naming the testing extra when it is missing."""
-    # Imported on demand: FakeClock needs the testing extra, and `--help` should not.
+    # Imported on demand: FakeClock needs time-machine, and `--help` should not.
     import chronopype_testing
 
     clock_class: type[FakeClock] = chronopype_testing.FakeClock
@@ -215,16 +378,22 @@ def load_fake_clock() -> type[FakeClock]:
 
 
 def simulate(
-    processor_class: type[NetworkProcessor],
+    factory: ProcessorFactory,
     outages: list[Outage],
     horizon: float,
     settings: Settings,
     seed: int,
+    observer: RunObserver,
+    progress: Callable[[float], None] | None = None,
 ) -> SimulationRun:
-    """Run ``processor_class`` for ``horizon`` virtual seconds against ``outages``.
+    """Run the processor ``factory`` builds for ``horizon`` virtual seconds against ``outages``.
 
-    The processor's ``rng`` is seeded with ``seed``. Raises ScenarioError when the
-    processor cannot be built or configured.
+    The processor's ``rng`` is seeded with ``seed``; ``observer`` hears every check and status
+    change as it happens; ``progress`` (if given) is called with the virtual time now and then.
+    Raises ScenarioError when the processor cannot be built or configured, or the run would
+    exceed ``MAX_CHECKS``.
     """
     clock = load_fake_clock()()
-    return clock.run(_run(processor_class, outages, horizon, settings, seed, clock.time()))
+    return clock.run(
+        _run(factory, outages, horizon, settings, seed, clock.time(), observer, progress)
+    )

@@ -1,39 +1,49 @@
 """chronopype-sim: what will my reconnect behaviour be?
 
 Runs the production ``NetworkProcessor`` logic on a ``FakeClock`` against an outage scenario
-and reports, in exact virtual time, when each outage was detected and when the processor was
-connected again. A day of virtual time takes about a second.
+and reports, in exact virtual time, when each outage was detected, every check during and
+after it, and when the processor was connected again (and which backoff wait made it late).
+A day of virtual time at the default 10 s interval takes well under a second.
 
     chronopype-sim --hours 24 --random-outages 6 --seed 7
     chronopype-sim --outage 1h:1h05m --outage 5400:6300 --interval 30
-    chronopype-sim --processor myapp.db:DbProcessor --outage 2h:2h30m --json
+    chronopype-sim --outage 1h:1h05m --compare interval=30,timeout=2
+    chronopype-sim --processor myapp.db:make_processor --outage 2h:2h30m --json
     python -m chronopype_testing.sim --help
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import math
+import os
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
 
-from chronopype.processors.network import MIN_SETTING_SECONDS, NetworkProcessor
+from chronopype.processors.network import MIN_SETTING_SECONDS
+from chronopype_testing._sim_analysis import RunAnalysis
+from chronopype_testing._sim_plot import check_plot_path, load_pyplot, write_plot
 from chronopype_testing._sim_report import (
-    analyse,
+    ReportHeader,
+    compare_report,
     json_report,
-    load_pyplot,
+    never_connected_warning,
     text_report,
-    write_plot,
 )
 from chronopype_testing._sim_run import (
     DEFAULT_PROCESSOR_NAME,
+    MAX_CHECKS,
+    ProcessorFactory,
     Settings,
     SimulatedProcessor,
     load_fake_clock,
-    load_processor_class,
+    load_processor_factory,
     simulate,
 )
 from chronopype_testing._sim_scenario import (
@@ -100,8 +110,42 @@ def _outage(text: str) -> Outage:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_COMPARE_KEYS = {
+    "interval": "check_network_interval",
+    "timeout": "check_network_timeout",
+    "error-wait": "network_error_wait_time",
+}
+
+
+def _compare(text: str) -> dict[str, float]:
+    """``interval=30`` or ``interval=30,timeout=2``: what the second run changes."""
+    changes: dict[str, float] = {}
+    for item in text.split(","):
+        key, equals, value = item.strip().partition("=")
+        if not equals or key not in _COMPARE_KEYS:
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r} must be SETTING=SECONDS with SETTING one of "
+                + ", ".join(_COMPARE_KEYS)
+                + ", e.g. interval=30,timeout=2"
+            )
+        if key in changes:
+            raise argparse.ArgumentTypeError(f"{key} is given twice")
+        try:
+            changes[key] = _seconds_setting(value)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{key}: {exc}") from None
+    return changes
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line (what is wrong, where to look), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description=(
             "Simulate a chronopype NetworkProcessor through network outages on virtual time "
@@ -112,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
             "plain seconds (5400, 5400.5) or with h/m/s units (1h30m, 90m, 1h30m15s); an "
             "outage START:END is half-open: checks that begin at START or later, and before "
             "END, see the network down. The same arguments and --seed give byte-identical "
-            "output."
+            f"output. Bounds: --hours at most {MAX_HOURS:g} (a year); at most {MAX_CHECKS:,} "
+            "checks at the check interval (30 days at 0.1 s, about ten minutes of real time). "
+            "Memory grows with the number of outages and hours, not of checks (except with "
+            "--plot, which marks every check). A progress bar shows on stderr when it is a "
+            "terminal and tqdm is installed (pip install 'chronopype[sim]')."
         ),
     )
     parser.add_argument(
@@ -158,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="network_error_wait_time in " + setting_help.format("60 for NetworkProcessor"),
     )
     parser.add_argument(
+        "--compare",
+        type=_compare,
+        metavar="SETTING=SECONDS[,...]",
+        help=(
+            "also run with these settings changed (interval, timeout, error-wait; e.g. "
+            "interval=30,timeout=2) on the same outages and seed, and show both side by side"
+        ),
+    )
+    parser.add_argument(
         "--seed",
         type=_count,
         default=0,
@@ -169,12 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--processor",
-        metavar="MODULE:CLASS",
+        metavar="MODULE:CALLABLE",
         help=(
-            "your NetworkProcessor subclass, constructed with no arguments; inside an outage "
-            "its check_network is not called and NOT_CONNECTED is returned instead, outside "
-            "one it runs as written, and its hooks run for real (default: an instant check "
-            "that always succeeds)"
+            "your NetworkProcessor: a subclass constructed with no arguments, or a factory "
+            "called with no arguments that returns one (module:make_processor); inside an "
+            "outage its check_network is not called and NOT_CONNECTED is returned instead, "
+            "outside one it runs as written, and its hooks run for real (default: an instant "
+            "check that always succeeds)"
         ),
     )
     output = parser.add_mutually_exclusive_group()
@@ -187,7 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plot",
         metavar="OUT.png",
-        help=f"also draw the timeline to an image (needs matplotlib: {PLOT_EXTRA_HINT})",
+        help=(
+            "also draw the timeline, every check marked, to an image (.png, .svg, .pdf ...; "
+            f"needs matplotlib: {PLOT_EXTRA_HINT})"
+        ),
     )
     return parser
 
@@ -195,22 +256,103 @@ def build_parser() -> argparse.ArgumentParser:
 def _can_print_unicode() -> bool:
     encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     try:
-        "█░·│".encode(encoding)
+        "█░·│✓✗±".encode(encoding)
     except (UnicodeEncodeError, LookupError):
         return False
     return True
 
 
+@contextlib.contextmanager
+def _progress_bar(horizon: float, label: str) -> Iterator[Callable[[float], None] | None]:
+    """A progress bar in virtual hours on stderr, only when stderr is a terminal and tqdm
+    (the ``sim`` extra) is installed; otherwise None and no output at all."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    if isatty is None or not isatty():
+        yield None
+        return
+    try:
+        tqdm: Any = importlib.import_module("tqdm").tqdm
+    except ImportError:
+        yield None
+        return
+    total = horizon / 3600.0
+    with tqdm(
+        total=round(total, 3),
+        desc=label,
+        unit="h",
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:g}/{total:g} "
+        "virtual h [{elapsed}<{remaining}]",
+    ) as bar:
+        done = 0.0
+
+        def update(virtual_now: float) -> None:
+            nonlocal done
+            hours = round(virtual_now / 3600.0, 3)
+            bar.update(hours - done)
+            done = hours
+
+        yield update
+
+
+def _run_one(
+    parser: argparse.ArgumentParser,
+    factory: ProcessorFactory,
+    outages: list[Outage],
+    horizon: float,
+    settings: Settings,
+    seed: int,
+    *,
+    keep_checks: bool,
+    keep_transitions: bool,
+    label: str,
+) -> tuple[RunAnalysis, list[str]]:
+    analysis = RunAnalysis(
+        horizon, outages, keep_checks=keep_checks, keep_transitions=keep_transitions
+    )
+    try:
+        with _progress_bar(horizon, label) as progress:
+            run = simulate(factory, outages, horizon, settings, seed, analysis, progress)
+    except ScenarioError as exc:
+        parser.error(str(exc))
+    return analysis.finish(), run.leaked_tasks
+
+
+def _changed(settings: Settings, changes: dict[str, float]) -> Settings:
+    values = {
+        "check_network_interval": settings.check_network_interval,
+        "check_network_timeout": settings.check_network_timeout,
+        "network_error_wait_time": settings.network_error_wait_time,
+    }
+    for key, value in changes.items():
+        values[_COMPARE_KEYS[key]] = value
+    return Settings(**values)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (| head): not an error of ours. Point stdout at devnull so the
+        # interpreter's final flush does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     horizon = args.hours * 3600.0
 
-    processor_class: type[NetworkProcessor] = SimulatedProcessor
+    factory: ProcessorFactory = SimulatedProcessor
     processor_name = DEFAULT_PROCESSOR_NAME
     try:
         if args.processor is not None:
-            processor_class = load_processor_class(args.processor)
+            factory = load_processor_factory(args.processor)
             processor_name = args.processor
         if args.random_outages:
             rng = random.Random(f"chronopype-sim outages {args.seed}")
@@ -221,6 +363,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             outage_source = f"{len(outages)} from --outage" if outages else "none"
     except ScenarioError as exc:
         parser.error(str(exc))
+    if args.plot is not None:
+        if args.compare is not None:
+            parser.error("--plot draws one run: use it without --compare")
+        problem = check_plot_path(args.plot)
+        if problem is not None:
+            parser.error(problem)
 
     try:
         load_fake_clock()
@@ -238,47 +386,67 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
 
+    header = ReportHeader(args.hours, args.seed, processor_name, outage_source)
     settings = Settings(args.interval, args.timeout, args.error_wait)
+    runs = [("A" if args.compare is not None else "run", settings)]
+    if args.compare is not None:
+        runs.append(("B", _changed(settings, args.compare)))
     began = time.perf_counter()
-    try:
-        run = simulate(processor_class, outages, horizon, settings, args.seed)
-    except ScenarioError as exc:
-        parser.error(str(exc))
+    results: list[tuple[str, RunAnalysis]] = []
+    leaked: list[str] = []
+    for label, run_settings in runs:
+        analysis, leaked_tasks = _run_one(
+            parser,
+            factory,
+            outages,
+            horizon,
+            run_settings,
+            args.seed,
+            keep_checks=args.plot is not None,
+            keep_transitions=args.json and args.compare is None,
+            label=f"{PROG} {label}",
+        )
+        results.append((label, analysis))
+        leaked += leaked_tasks
     real_seconds = time.perf_counter() - began
-    analysis = analyse(run)
+    ascii_only = args.ascii or not _can_print_unicode()
 
-    if args.json:
-        report = json_report(
-            analysis,
-            hours=args.hours,
-            seed=args.seed,
-            processor_name=processor_name,
-            outage_source=outage_source,
-        )
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+    if args.compare is not None:
+        if args.json:
+            report: dict[str, Any] = {
+                "compare": {label: json_report(analysis, header) for label, analysis in results}
+            }
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+        else:
+            sys.stdout.write(compare_report(results, header, ascii_only=ascii_only))
+    elif args.json:
+        print(json.dumps(json_report(results[0][1], header), indent=2, ensure_ascii=False))
     else:
-        text = text_report(
-            analysis,
-            hours=args.hours,
-            seed=args.seed,
-            processor_name=processor_name,
-            outage_source=outage_source,
-            ascii_only=args.ascii or not _can_print_unicode(),
-        )
-        sys.stdout.write(text)
+        sys.stdout.write(text_report(results[0][1], header, ascii_only=ascii_only))
+    sys.stdout.flush()
     if args.plot is not None:
         title = f"{PROG}: {args.hours:g} h, seed {args.seed}, processor {processor_name}"
-        write_plot(analysis, args.plot, title=title)
+        try:
+            write_plot(results[0][1], args.plot, title=title)
+        except OSError as exc:  # checked before the run, but the disk can still say no
+            print(f"{PROG}: error: cannot write {args.plot}: {exc}", file=sys.stderr)
+            return 1
         print(f"{PROG}: wrote the timeline to {args.plot}", file=sys.stderr)
-    if run.leaked_tasks:
+    for label, analysis in results:
+        if analysis.never_connected:
+            prefix = f"{PROG}: " if len(results) == 1 else f"{PROG}: {label}: "
+            print(prefix + never_connected_warning(processor_name, analysis), file=sys.stderr)
+    if leaked:
         print(
             f"{PROG}: warning: tasks still pending after stop() and await_cleanup(): "
-            + ", ".join(run.leaked_tasks),
+            + ", ".join(sorted(set(leaked))),
             file=sys.stderr,
         )
     # Real time varies from run to run, so it goes to stderr and stdout stays reproducible.
     print(
-        f"{PROG}: simulated {args.hours:g} h of virtual time in {real_seconds:.2f} s of real time",
+        f"{PROG}: simulated {args.hours:g} h of virtual time "
+        + (f"{len(results)} times " if len(results) > 1 else "")
+        + f"in {real_seconds:.2f} s of real time",
         file=sys.stderr,
     )
     return 0

@@ -9,7 +9,6 @@ import pytest
 from pg_server import PostgresServer, PostgresUnavailable
 
 REQUIRE_POSTGRES = "CHRONOPYPE_REQUIRE_POSTGRES"
-_SUMMARY = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="session")
@@ -35,14 +34,39 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.destroy()
 
 
+_SUMMARY_PROPERTY = "chronopype-summary"
+
+
 @pytest.fixture
-def summary_lines(request: pytest.FixtureRequest) -> list[str]:
-    """Lines a test wants in the terminal summary (and so in the CI log), even without ``-s``."""
-    return request.config.stash.setdefault(_SUMMARY, [])
+def summary_lines(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """Lines a test wants in the terminal summary (and so in the CI log), even without ``-s``.
+
+    They travel as user properties of the test's teardown report, so under pytest-xdist they
+    reach the controller, which prints the summary.
+    """
+    lines: list[str] = []
+    yield lines
+    request.node.user_properties.extend((_SUMMARY_PROPERTY, line) for line in lines)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "pytester" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pytester)
+    # Long tests first (a stable sort): under pytest-xdist the PostgreSQL chaos test then runs
+    # on one worker while the others share the rest, instead of starting last and running alone.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    lines = terminalreporter.config.stash.get(_SUMMARY, [])
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "teardown"
+        for name, value in report.user_properties
+        if name == _SUMMARY_PROPERTY
+    ]
     if lines:
         terminalreporter.write_sep("=", "chronopype real-server numbers")
         for line in lines:

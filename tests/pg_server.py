@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -64,11 +65,36 @@ def find_bindir() -> Path:
     )
 
 
+def _ephemeral_port_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    """A free port below the kernel's ephemeral range, chosen at random.
+
+    Outside that range no client connection (there are many: the chaos test, and one server
+    per pytest-xdist worker) can take the port as its local end while the server is down for
+    a restart; at random, servers started by parallel workers do not pick the same one.
+    """
+    high = _ephemeral_port_range()[0] - 1
+    low = max(1024, high - 12000)
+    rng = random.SystemRandom()
+    for _ in range(200 if high > low else 0):
+        port = rng.randint(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # let the kernel choose
         probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        chosen: int = probe.getsockname()[1]
+        return chosen
 
 
 def _tail(path: Path, lines: int = 15) -> str:

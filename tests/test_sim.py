@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from chronopype_testing._sim_scenario import (
     MIN_OUTAGE_GAP_SECONDS,
     Outage,
     ScenarioError,
+    format_seconds,
     parse_duration,
     random_outages,
 )
@@ -95,7 +97,10 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("usage: chronopype-sim")
+    # One line: what is wrong and where to look, never a traceback.
+    assert captured.err.startswith("chronopype-sim: error: ")
+    assert captured.err.endswith(" (see chronopype-sim --help)\n")
+    assert captured.err.count("\n") == 1
     return captured.err
 
 
@@ -124,6 +129,25 @@ def test_detection_and_recovery_delays_follow_the_backoff_schedule_exactly(
         "recovery_delay": reconnected - 3900.0,
         "checks": len(failed),
         "note": "",
+        "check_log": [
+            *({"started": t, "finished": t, "connected": False, "why": "outage"} for t in failed),
+            {
+                "started": reconnected,
+                "finished": reconnected,
+                "connected": True,
+                "why": "connected",
+            },
+        ],
+        "check_log_left_out": 0,
+        "check_log_end": [],
+        # The network came back during the wait after the 9th failure: backoff_delay(9).
+        "recovery_wait": {
+            "failed_check_at": failed[-1],
+            "waited": reconnected - failed[-1],
+            "kind": "backoff",
+            "failures_in_a_row": 9,
+            "backoff_base": 256.0,
+        },
     }
     # 3610, then 1, 2, 4 ... 256 s (+/-10%) later: 9 failed checks before the network is back.
     assert len(failed) == 9
@@ -689,6 +713,7 @@ def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
 # -- the command line ---------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_python_dash_m_help() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "chronopype_testing.sim", "--help"],
@@ -706,6 +731,7 @@ def test_python_dash_m_help() -> None:
         assert flag in completed.stdout
 
 
+@pytest.mark.subprocess
 def test_python_dash_m_runs_a_scenario() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "chronopype_testing.sim", "--hours", "1", "--outage", "10m:12m"],
@@ -719,3 +745,392 @@ def test_python_dash_m_runs_a_scenario() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "  #1  0:10:00 - 0:12:00  (120 s)" in completed.stdout
     assert "0h│" + "█" * 10 in completed.stdout
+
+
+# -- bounded work --------------------------------------------------------------------------------
+
+# Peak memory the analysis may use, whatever the length of the run (tracemalloc, bytes).
+MEMORY_BOUND = 512 * 1024
+# 1 h by default (36,000 checks: keeping 32 bytes per check would already pass the bound);
+# `make test-deep` sets 720 (30 days at 0.1 s, 25.9 million checks, most of an hour).
+MEMORY_HOURS = float(os.environ.get("CHRONOPYPE_SIM_MEMORY_HOURS", "1"))
+
+
+@pytest.mark.slow  # a few seconds under tracemalloc; not in `make quick`
+def test_memory_is_bounded_by_outages_not_by_checks(summary_lines: list[str]) -> None:
+    import time
+    import tracemalloc
+
+    from chronopype_testing._sim_analysis import RunAnalysis
+    from chronopype_testing._sim_run import Settings, SimulatedProcessor, simulate
+
+    horizon = MEMORY_HOURS * 3600.0
+    # One-minute outages, one every tenth of the run.
+    outages = [Outage(horizon * k / 10, horizon * k / 10 + 60.0) for k in range(1, 10)]
+    analysis = RunAnalysis(horizon, outages)
+    tracemalloc.start()
+    began = time.perf_counter()
+    try:
+        simulate(SimulatedProcessor, outages, horizon, Settings(0.1), 0, analysis)
+        analysis.finish()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - began
+
+    down = sum(o.duration for o in outages)
+    # Every 0.1 s while connected: the run really did make that many checks.
+    assert analysis.total_checks > (horizon - down - 9 * 120.0) / 0.1
+    assert [r.note for r in analysis.outages] == [""] * 9
+    assert peak < MEMORY_BOUND, f"peak {peak} bytes for {analysis.total_checks} checks"
+    summary_lines.append(
+        f"sim memory: {MEMORY_HOURS:g} h at 0.1 s, {analysis.total_checks} checks: "
+        f"tracemalloc peak {peak / 1024:.0f} kB (bound {MEMORY_BOUND // 1024} kB), "
+        f"{elapsed:.1f} s real time under tracemalloc"
+    )
+
+
+# -- the story of each outage, the worst case, --compare ---------------------------------------
+
+
+def expected_outcomes(
+    horizon: float, outages: list[tuple[float, float]], seed: int, interval: float = 10.0
+) -> list[tuple[float, bool]]:
+    """(check time, succeeded) for every check of the default processor (see expected_checks)."""
+    checks, _ = expected_checks(horizon, outages, seed, interval)
+    return [(t, not any(start <= t < end for start, end in outages)) for t in checks]
+
+
+def offset(seconds: float) -> str:
+    return f"+{seconds:.1f}s"
+
+
+def test_each_outage_lists_its_checks_and_the_wait_that_made_recovery_late(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    windows = [(3605.0, 3900.0), (5000.0, 5040.0)]
+    out, _ = run(
+        capsys, "--hours", "2", "--seed", "11", "--outage", "3605:3900", "--outage", "5000:5040"
+    )
+
+    outcomes = expected_outcomes(7200.0, windows, seed=11)
+    lines = out.splitlines()
+    story = lines.index(
+        "checks during and after each outage, in seconds from its start (✓ connected, ✗ failed):"
+    )
+    # Outage #1: the failed checks from 3610 on, the end, then the check that connected.
+    first = [(t, ok) for t, ok in outcomes if t >= 3605.0]
+    back = next(i for i, (_, ok) in enumerate(first) if ok)
+    marks = [f"{offset(t - 3605.0)} ✗" for t, _ in first[:back]]
+    marks += ["| end +295.0s |", f"{offset(first[back][0] - 3605.0)} ✓"]
+    text = "  ".join(line.strip() for line in lines[story + 1 : story + 3])
+    assert re.split(" {2,}", text) == ["#1", *marks]
+    waited = first[back][0] - first[back - 1][0]
+    recovery = first[back][0] - 3900.0
+    detail = " ".join(line.strip() for line in lines[story + 3 : story + 5])
+    assert detail == (
+        f"detected after 5 s; back {format_seconds(recovery)} after the end, after a "
+        f"{format_seconds(waited)} wait (the backoff after 9 failed checks in a row: "
+        "backoff_delay(9) = 256 s ±10%)"
+    )
+    # Outage #2 (40 s): six failed checks 1, 2, 4, 8, 16 s (+/-10%) apart, then one after it.
+    second = [(t, ok) for t, ok in outcomes if t >= 5000.0]
+    second = second[: next(i for i, (_, ok) in enumerate(second) if ok) + 1]
+    assert [ok for _, ok in second] == [False] * 6 + [True]
+    row = next(line for line in lines[story:] if line.startswith("  #2 "))
+    assert re.split(" {2,}", row.strip()) == [
+        "#2",
+        *(f"{offset(t - 5000.0)} ✗" for t, _ in second[:-1]),
+        "| end +40.0s |",
+        f"{offset(second[-1][0] - 5000.0)} ✓",
+    ]
+    # The worst recovery is outage #1's, with its cause.
+    first_worst = next(i for i, line in enumerate(lines) if line.startswith("worst recovery"))
+    worst = " ".join(line.strip() for line in lines[first_worst : first_worst + 3])
+    assert worst.startswith(
+        f"worst recovery:  #1, {format_seconds(recovery)} after it ended; the network came back "
+        f"during a {format_seconds(waited)} wait (the backoff after 9 failed checks in a row"
+    )
+    assert "worst detection: #1, 5 s after it began (checks run every 10 s while connected;" in out
+
+
+def test_compare_runs_two_settings_on_the_same_outages(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ("--hours", "2", "--seed", "11", "--outage", "3605:3900", "--compare", "interval=30")
+    out, err = run(capsys, *argv)
+    result = run_json(capsys, *argv)
+
+    _, connects_a = expected_checks(7200.0, [(3605.0, 3900.0)], seed=11)
+    checks_b, connects_b = expected_checks(7200.0, [(3605.0, 3900.0)], seed=11, interval=30.0)
+    a, b = result["compare"]["A"], result["compare"]["B"]
+    assert a["scenario"]["outages"] == [{"start": 3605.0, "end": 3900.0}]
+    assert b["scenario"]["outages"] == a["scenario"]["outages"]
+    assert (a["scenario"]["check_network_interval"], b["scenario"]["check_network_interval"]) == (
+        10.0,
+        30.0,
+    )
+    assert a["outages"][0]["reconnected_at"] == connects_a[1]
+    assert b["outages"][0]["reconnected_at"] == connects_b[1]
+    # B checks every 30 s, so it first sees the outage at 3630.
+    assert b["outages"][0]["detected_at"] == 3630.0
+    assert b["summary"]["total_checks"] == len(checks_b)
+
+    lines = out.splitlines()
+    assert lines[0] == (
+        "chronopype-sim --compare: 2 h of virtual time (7200 s), seed 11, the same outages for each"
+    )
+    assert "  A: check_network_interval 10 s, check_network_timeout 5 s, " in out
+    assert "  B: check_network_interval 30 s, check_network_timeout 5 s, " in out
+    header = next(line for line in lines if line.startswith("  outage"))
+    assert header.split() == [
+        "outage", "start", "end", "detection", "A", "detection", "B", "recovery", "A",
+        "recovery", "B", "checks", "A", "checks", "B",
+    ]  # fmt: skip
+    row = lines[lines.index(header) + 1].split()
+    recoveries = [
+        format_seconds(connects[1] - 3900.0).split()[0] for connects in (connects_a, connects_b)
+    ]
+    assert row[:9] == ["#1", "1:00:05", "1:05:00", "5", "s", "25", "s", recoveries[0], "s"]
+    assert row[9:11] == [recoveries[1], "s"]
+    assert "simulated 2 h of virtual time 2 times in " in err
+
+
+class NeverUp(NetworkProcessor):
+    """Its check never succeeds: the service it probes is not there."""
+
+    @classmethod
+    def logger(cls) -> logging.Logger:
+        return logging.getLogger("tests.sim.never")
+
+    async def check_network(self) -> NetworkStatus:
+        return NetworkStatus.NOT_CONNECTED
+
+
+def test_a_processor_that_never_connects_is_warned_about(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ("--hours", "1", "--outage", "10m:20m", "--processor", f"{MODULE}:NeverUp")
+    out, err = run(capsys, *argv)
+    result = run_json(capsys, *argv)
+
+    warning = f"warning: {MODULE}:NeverUp never connected outside the outages ("
+    assert out.startswith(warning)
+    assert "so this report shows a processor that is down all along" in out.splitlines()[0]
+    assert f"chronopype-sim: {warning}" in err
+    [outage] = result["outages"]
+    assert (
+        outage["note"]
+        == "already not connected when it began; not reconnected before the end of the run"
+    )
+    assert result["warnings"][0].startswith(warning)
+    # A processor that connects gets no warning.
+    out, err = run(capsys, "--hours", "1", "--outage", "10m:20m")
+    assert "warning" not in out + err
+    assert run_json(capsys, "--hours", "1")["warnings"] == []
+
+
+# -- factories -----------------------------------------------------------------------------------
+
+
+def make_handshake_processor() -> NetworkProcessor:
+    processor = HandshakeProcessor()
+    processor.check_network_interval = 20.0
+    return processor
+
+
+def make_a_number() -> object:
+    return 42
+
+
+def make_and_fail() -> NetworkProcessor:
+    raise RuntimeError("no config file")
+
+
+async def make_asynchronously() -> NetworkProcessor:
+    return HandshakeProcessor()
+
+
+NOT_CALLABLE = 5
+
+
+def test_a_factory_builds_the_processor(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(HandshakeProcessor, "calls", [])
+    result = run_json(
+        capsys,
+        *("--hours", "1", "--outage", "600:700", "--seed", "3"),
+        *("--processor", f"{MODULE}:make_handshake_processor"),
+    )
+
+    assert result["scenario"]["processor"] == f"{MODULE}:make_handshake_processor"
+    assert result["scenario"]["check_network_interval"] == 20.0  # set by the factory
+    calls = HandshakeProcessor.calls
+    # Connected at 20 (after the handshake), then checks every 20 s: 40, 60 ... 600.
+    assert calls[:3] == [("check", 0.0), ("start_network", 0.0), ("check", 40.0)]
+    assert ("stop_network", 600.0) in calls
+    assert result["outages"][0]["detected_at"] == 600.0
+    assert not [at for what, at in calls if what == "check" and 600.0 <= at < 700.0]
+
+
+# -- more usage errors ---------------------------------------------------------------------------
+
+
+def _write_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> None:
+    (tmp_path / f"{name}.py").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([f"--processor={MODULE}:make_a_number"], "make_a_number() returned int, not a chronop"),
+        ([f"--processor={MODULE}:make_and_fail"], "make_and_fail() raised RuntimeError('no conf"),
+        ([f"--processor={MODULE}:make_asynchronously"], "'make_asynchronously' is an async fun"),
+        ([f"--processor={MODULE}:NOT_CALLABLE"], "5 is neither a NetworkProcessor subclass nor"),
+        (["--compare", "interval"], "argument --compare: 'interval' must be SETTING=SECONDS"),
+        (["--compare", "speed=3"], "'speed=3' must be SETTING=SECONDS with SETTING one of inter"),
+        (["--compare", "interval=0.01"], "argument --compare: interval: must be >= 0.1 seconds"),
+        (["--compare", "timeout=nan"], "timeout: must be a finite number of seconds"),
+        (["--compare", "timeout=1,timeout=2"], "argument --compare: timeout is given twice"),
+        (["--compare", "interval=3", "--plot", "x.png"], "--plot draws one run: use it without"),
+        (["--plot", "timeline.txt"], "--plot 'timeline.txt': the name must end in one of .png"),
+        (["--plot", "timeline"], "--plot 'timeline': the name must end in one of .png"),
+        (["--plot", ""], "--plot '' is not a file name"),
+        (["--plot", "/nonexistent/dir/x.png"], "the directory /nonexistent/dir does not exist"),
+        (["--hours", "721", "--interval", "0.1"], "is 25,956,000 checks; the bound is 25,920,000"),
+        (["--hours", "8784", "--interval", "0.1"], "lower --hours or raise --interval"),
+    ],
+)
+def test_more_bad_arguments_are_one_line_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    err = usage_error(capsys, *argv)
+    assert message in err
+
+
+def test_a_directory_or_a_read_only_one_is_refused_for_the_plot(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert f"--plot {str(tmp_path)!r} is a directory" in usage_error(
+        capsys, "--plot", str(tmp_path)
+    )
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere: nothing to refuse
+        return
+    assert "is not writable" in usage_error(capsys, "--plot", str(locked / "x.png"))
+
+
+def test_a_module_that_exits_while_imported_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _write_module(tmp_path, monkeypatch, "exits_on_import", "import sys\nsys.exit(0)\n")
+
+    err = usage_error(capsys, "--processor", "exits_on_import:P")
+    assert "cannot import 'exits_on_import': SystemExit(0)" in err
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["--hours", "1"]) == 0
+
+
+def test_progress_shows_on_a_terminal_only(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tqdm")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["--hours", "2", "--outage", "1h:1h05m"]) == 0
+    shown = terminal.getvalue()
+    # tqdm draws the bar, then (leave=False) wipes it: the report stays clean.
+    assert "\rchronopype-sim run:   0%|" in shown
+    assert "/2 virtual h" in shown
+    assert shown.endswith("in 0.00 s of real time\n"[-len("real time\n") :])
+    # The same run with stderr not a terminal (capsys) prints the one timing line only.
+    monkeypatch.undo()
+    _, err = run(capsys, "--hours", "2", "--outage", "1h:1h05m")
+    assert err.count("\n") == 1 and "virtual h" not in err
+
+
+@pytest.mark.parametrize("hours", [1, 24])
+def test_plot_marks_every_check_shades_outages_and_keeps_the_legend_clear(hours: int) -> None:
+    pytest.importorskip("matplotlib")
+    from chronopype_testing._sim_analysis import RunAnalysis
+    from chronopype_testing._sim_plot import draw, load_pyplot
+    from chronopype_testing._sim_run import Settings, SimulatedProcessor, simulate
+
+    horizon = hours * 3600.0
+    outages = [Outage(600.0, 1500.0)]
+    analysis = RunAnalysis(horizon, outages, keep_checks=True)
+    simulate(SimulatedProcessor, outages, horizon, Settings(), 0, analysis)
+    analysis.finish()
+    pyplot = load_pyplot()
+    figure = draw(analysis, title="test")
+    try:
+        figure.canvas.draw()
+        [axes] = figure.axes
+        marks = [c for c in axes.collections if type(c).__name__ == "PathCollection"]
+        succeeded, failed = (len(c.get_offsets()) for c in marks)
+        assert succeeded + failed == analysis.total_checks
+        assert failed == analysis.checks_during_outages > 0
+        # The outage is shaded across its whole row: minutes 10 to 25 of hour 0.
+        shaded = [
+            c for c in axes.collections
+            if type(c).__name__ == "PolyCollection" and tuple(c.get_facecolor()[0][:3])
+            == pytest.approx((0xEF / 255, 0x9A / 255, 0x9A / 255))
+        ]  # fmt: skip
+        [outage_box] = shaded[0].get_paths()
+        xs, ys = outage_box.vertices[:, 0], outage_box.vertices[:, 1]
+        assert (xs.min(), xs.max(), ys.min(), ys.max()) == (10.0, 25.0, -0.5, 0.5)
+        renderer = figure.canvas.get_renderer()
+        legend = figure.legends[0].get_window_extent(renderer)
+        # The axes' tight box includes its tick labels and the x-axis label.
+        assert not legend.overlaps(axes.get_tightbbox(renderer))
+        assert [t.get_text() for t in figure.legends[0].get_texts()][-2:] == [
+            "check succeeded",
+            "check failed",
+        ]
+    finally:
+        pyplot.close(figure)
+
+
+def test_a_plot_the_disk_refuses_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    from chronopype_testing import sim
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sim, "write_plot", disk_full)
+    picture = tmp_path / "x.png"
+
+    assert main(["--hours", "1", "--plot", str(picture)]) == 1
+
+    err = capsys.readouterr().err
+    assert f"chronopype-sim: error: cannot write {picture}: [Errno 28] No space left" in err
+    assert "Traceback" not in err
+
+
+def test_compare_names_an_outage_one_setting_missed(capsys: pytest.CaptureFixture[str]) -> None:
+    # Checks at 3600 and 3610 (A) see it; at 3600 and 3630 (B) they do not.
+    out, _ = run(capsys, "--hours", "2", "--outage", "3605:3615", "--compare", "interval=30")
+
+    row = next(line for line in out.splitlines() if line.startswith("  #1 "))
+    assert row.split()[:6] == ["#1", "1:00:05", "1:00:15", "5", "s", "missed"]
+    # Checks inside it: A at 3610, then after backoffs of ~1 and ~2 s; B none.
+    assert row.split()[-2:] == ["3", "0"]
