@@ -467,3 +467,65 @@ def test_backoff_delay_is_the_core_formula() -> None:
         assert low <= delay <= high
     with pytest.raises(ValueError, match=r"backoff_delay\(n\): n must be an int >= 1"):
         service.backoff_delay(0)
+
+
+# -- the simulator reads events ------------------------------------------------------------------
+
+
+class SlottedService(NetworkProcessor):
+    """A user class with __slots__ whose checks time out, raise, return ERROR, then recover."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.check_network_timeout = 1.0
+        self.check_network_interval = 10.0
+        self.network_error_wait_time = 5.0
+
+    @classmethod
+    def logger(cls) -> logging.Logger:
+        return logging.getLogger(LOGGER)
+
+    async def check_network(self) -> NetworkStatus:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(3600)  # timed out
+        if self.calls == 2:
+            raise ConnectionResetError("reset")
+        return ERROR if self.calls == 3 else CONNECTED
+
+
+def test_the_simulator_records_any_processor_from_events() -> None:
+    from chronopype_testing._sim_run import CheckOutcome, Settings, simulate
+    from chronopype_testing._sim_scenario import Outage
+
+    class Observer:
+        def __init__(self) -> None:
+            self.checks: list[CheckOutcome] = []
+            self.statuses: list[tuple[float, NetworkStatus, NetworkStatus]] = []
+
+        def settings_known(self, interval: float, timeout: float, error_wait: float) -> None:
+            assert (interval, timeout, error_wait) == (10.0, 1.0, 5.0)
+
+        def check_finished(self, outcome: CheckOutcome) -> None:
+            self.checks.append(outcome)
+
+        def status_changed(self, at: float, old: NetworkStatus, new: NetworkStatus) -> None:
+            self.statuses.append((at, old, new))
+
+    observer = Observer()
+    run = simulate(SlottedService, [Outage(100.0, 130.0)], 200.0, Settings(), 3, observer)
+    assert run.leaked_tasks == []
+    whys = [check.why for check in observer.checks]
+    assert whys[:4] == ["timed out", "raised", "error", "connected"]
+    assert observer.checks[0] == CheckOutcome(0.0, 1.0, False, "timed out")
+    (d1,) = drawn_backoffs(3, 1)
+    assert observer.checks[1] == CheckOutcome(1.0 + d1, 1.0 + d1, False, "raised")
+    assert observer.checks[2].started == 1.0 + d1 + 5.0  # the error wait after a raise
+    assert "outage" in whys and whys[-1] == "connected"
+    outage_checks = [check.started for check in observer.checks if check.why == "outage"]
+    assert all(100.0 <= started < 130.0 for started in outage_checks)
+    assert observer.statuses[0] == (0.0, STOPPED, NOT_CONNECTED)
+    assert observer.statuses[-1][2] is STOPPED
