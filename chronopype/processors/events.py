@@ -31,8 +31,8 @@ or ``stop()`` has a ``CheckStarted`` and no ``CheckFinished``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import MISSING, dataclass, fields
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from chronopype.processors.machine import AttemptOutcome, NetworkStatus, WaitKind
 
@@ -55,6 +55,31 @@ __all__ = [
     "WaitScheduled",
 ]
 
+_Event = TypeVar("_Event", bound=type[Any])
+
+
+def _fast_init(cls: _Event) -> _Event:
+    """Give a frozen, slotted dataclass an ``__init__`` that sets each slot through its
+    descriptor. The generated one goes through ``object.__setattr__`` for every field (about
+    3x slower), and an observed processor builds about three events per check."""
+    names = [field.name for field in fields(cls)]
+    namespace: dict[str, Any] = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
+    parameters = []
+    for field in fields(cls):
+        if field.default is MISSING:
+            parameters.append(field.name)
+        else:
+            namespace[f"_default_{field.name}"] = field.default
+            parameters.append(f"{field.name}=_default_{field.name}")
+    body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
+    source = f"def __init__(self, {', '.join(parameters)}):\n{body}"
+    exec(source, namespace)  # our own field names, as dataclasses itself does
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init
+    return cls
+
+
 #: The hooks whose runs are reported.
 HookName = Literal["start_network", "stop_network", "on_connected", "on_disconnected"]
 
@@ -69,6 +94,7 @@ class ProcessorEvent:
     run: int
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class StatusChanged(ProcessorEvent):
     """The status changed from ``old`` to ``new`` (what status listeners hear)."""
@@ -77,6 +103,7 @@ class StatusChanged(ProcessorEvent):
     new: NetworkStatus
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class CheckStarted(ProcessorEvent):
     """``check_network()`` begins; ``status`` is the status while it runs (CONNECTING or
@@ -85,6 +112,7 @@ class CheckStarted(ProcessorEvent):
     status: NetworkStatus
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class CheckFinished(ProcessorEvent):
     """``check_network()`` ended (returned, raised or timed out) after ``duration`` seconds of
@@ -96,6 +124,7 @@ class CheckFinished(ProcessorEvent):
     error: BaseException | None = None
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class WaitScheduled(ProcessorEvent):
     """The wait before the next attempt begins now: ``kind`` (interval, backoff or error
@@ -107,6 +136,7 @@ class WaitScheduled(ProcessorEvent):
     retry_count: int
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class HookStarted(ProcessorEvent):
     """A hook begins."""
@@ -114,6 +144,7 @@ class HookStarted(ProcessorEvent):
     hook: HookName
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class HookFinished(ProcessorEvent):
     """A hook returned after ``duration`` seconds of loop time."""
@@ -122,6 +153,7 @@ class HookFinished(ProcessorEvent):
     duration: float
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class HookFailed(ProcessorEvent):
     """A hook raised, or ran over ``hook_timeout`` (``error`` is then a TimeoutError)."""
@@ -131,6 +163,7 @@ class HookFailed(ProcessorEvent):
     error: BaseException
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class LoopStarted(ProcessorEvent):
     """``start()`` (``resumed`` False) or ``resume()`` (True) began the check loop ``run``."""
@@ -138,6 +171,7 @@ class LoopStarted(ProcessorEvent):
     resumed: bool
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class LoopPaused(ProcessorEvent):
     """The check loop ``run`` ended while the processor stays active: ``pause()``, or
@@ -146,6 +180,7 @@ class LoopPaused(ProcessorEvent):
     cancelled_from_outside: bool = False
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class LoopStopped(ProcessorEvent):
     """``stop()`` made the processor inactive."""

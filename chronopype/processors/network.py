@@ -263,7 +263,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             list[tuple[frozenset[NetworkStatus], asyncio.Future[NetworkStatus]]] | None
         ) = None
         # While observers are being told of an event: the events that happened meanwhile.
-        self._notices: deque[ProcessorEvent] | None = None
+        self._notices: list[ProcessorEvent] | None = None
         self._defects: deque[ProcessorDefect] | None = None
 
     # -- what subclasses implement -------------------------------------------------------------
@@ -630,7 +630,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         if notices is not None:
             notices.append(event)
             return
-        self._notices = deque((event,))
+        self._notices = [event]
         self._deliver()
 
     def _hold_events(self) -> bool:
@@ -638,14 +638,18 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         delivered once its change is complete; False if they are held already or unobserved."""
         if self._notices is not None or not (self._observers or self._waiters):
             return False
-        self._notices = deque()
+        self._notices = []
         return True
 
     def _deliver(self) -> None:
         notices = self._notices
+        assert notices is not None
+        delivered = 0
         try:
-            while notices:
-                event = notices.popleft()
+            # A list read in order (not a deque): most deliveries are of one event.
+            while delivered < len(notices):
+                event = notices[delivered]
+                delivered += 1
                 for observer in tuple(self._observers or ()):
                     try:
                         observer(event)
