@@ -109,10 +109,10 @@ _STOPPED = NetworkStatus.STOPPED
 @dataclass(frozen=True, slots=True)
 class ProcessorDefect:
     """Something that went wrong inside the processor's machinery, not in the network:
-    ``kind`` is ``"illegal_transition"``, ``"listener_error"``, ``"hook_error"`` (a sync
-    hook: ``on_connected``/``on_disconnected``), ``"foreign_cancellation"``,
-    ``"attempt_cancelled"``, ``"abandoned_task"`` or ``"loop_error"``; ``at`` is the loop
-    time (NaN without a running loop)."""
+    ``kind`` is ``"illegal_transition"``, ``"listener_error"``, ``"observer_error"``,
+    ``"hook_error"`` (a sync hook: ``on_connected``/``on_disconnected``),
+    ``"foreign_cancellation"``, ``"attempt_cancelled"``, ``"abandoned_task"`` or
+    ``"loop_error"``; ``at`` is the loop time (NaN without a running loop)."""
 
     at: float
     kind: str
