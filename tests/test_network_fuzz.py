@@ -15,7 +15,9 @@ factory and (Python 3.12+) ``asyncio.eager_task_factory``, and asserts:
 - ``start_network``/``stop_network`` strictly alternate, starting with a start, and are
   paired after ``stop()`` + ``await_cleanup()``;
 - ``check_loop_active`` is True exactly when an attempt task or the idle timer exists;
-- no task is left once the hangs have run out, and asyncio never reports "Task was destroyed".
+- after ``stop()`` + ``await_cleanup()`` no task is left but abandoned callees that ignore
+  cancellation, and none at all once those have run out; asyncio never reports "Task was
+  destroyed".
 
 ``CHRONOPYPE_FUZZ_SEEDS`` (default 300) sets the seeds per task factory; ``make test-deep``
 runs many more. A failure names the seed; re-run one with ``CHRONOPYPE_FUZZ_SEED=<n>``.
@@ -270,8 +272,12 @@ async def fuzz_one(seed: int, eager: bool) -> list[str]:
     processor.calm = True  # no more lifecycle calls from callbacks: the end is the end
     processor.stop()
     await processor.await_cleanup(timeout=100.0)
-    await asyncio.sleep(200.0)  # every hang runs out by now
     problems = list(processor.violations)
+    # Only callees that ignore cancellation (abandoned, by design) may still be running.
+    unfinished = [t.get_name() for t in processor.owned_tasks()]
+    if any(not name.endswith(":abandoned") for name in unfinished):
+        problems.append(f"tasks left after await_cleanup(): {unfinished}")
+    await asyncio.sleep(200.0)  # every hang runs out by now
     for number, seen in enumerate(listeners):
         if seen and seen[-1][1] is not processor.network_status:
             problems.append(f"listener {number} last saw {seen[-1][1].name}, status STOPPED")

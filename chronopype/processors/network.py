@@ -531,10 +531,12 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         """Wait up to ``timeout`` seconds for the cleanup started by ``stop()``.
 
         When the time is up the cleanup is cancelled and a warning logged; this never raises
-        ``TimeoutError``. Abandoned checks and hooks (see the class docstring) are cancelled
-        once more but not waited for beyond the same bound.
+        ``TimeoutError``. Earlier cleanups and cancelled attempts still unwinding, and
+        abandoned checks and hooks (see the class docstring; cancelled once more), are waited
+        for only while the same ``timeout`` lasts.
         """
         limit = _timeout_argument("timeout", timeout, allow_none=False)
+        began = asyncio.get_running_loop().time()
         task = self._cleanup_task
         if (
             (task is None or task.done())
@@ -553,12 +555,24 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                 )
                 task.cancel()
                 await asyncio.wait((task,), timeout=_CANCEL_GRACE_SECONDS)
-        if self._abandoned and not self.state.is_active:
-            abandoned = [t for t in self._abandoned if t.get_loop() is asyncio.get_running_loop()]
-            for hung in abandoned:
-                hung.cancel()
-            if abandoned:
-                await asyncio.wait(abandoned, timeout=min(limit or 0.0, _CANCEL_GRACE_SECONDS))
+                return
+        if self.state.is_active:
+            return
+        # Within the same timeout: earlier cleanups and cancelled attempts still unwinding
+        # (each ends within one more timeout of its callee), and abandoned callees, cancelled
+        # once more.
+        loop = asyncio.get_running_loop()
+        for hung in self._abandoned or ():
+            hung.cancel()
+        current = asyncio.current_task()
+        rest = [
+            other
+            for other in (*(self._retired_tasks or ()), *(self._abandoned or ()))
+            if other is not current and not other.done() and other.get_loop() is loop
+        ]
+        left = began + (limit or 0.0) - loop.time()
+        if rest and left > 0.0:
+            await asyncio.wait(rest, timeout=left)
 
     # -- what the processor owns -----------------------------------------------------------
 
@@ -1105,14 +1119,18 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         ]
         if not pending:
             return
-        _, still_running = await asyncio.wait(pending, timeout=self._hook_timeout)
+        # A cancelled attempt whose callee swallows the cancellation abandons that callee one
+        # more timeout later (check_network_timeout or hook_timeout), so it has unwound by
+        # the time both have passed.
+        bound = self._hook_timeout + self._check_network_timeout
+        _, still_running = await asyncio.wait(pending, timeout=bound)
         if still_running:
             self._log(
                 logging.WARNING,
                 "%s: %d cancelled network task(s) still running after %s s; carrying on",
                 type(self).__name__,
                 len(still_running),
-                self._hook_timeout,
+                bound,
             )
 
     # -- logging -------------------------------------------------------------------------------
