@@ -417,7 +417,7 @@ async def test_every_log_record_carries_the_event_fields(
         async def check_network(self) -> NetworkStatus:
             raise ConnectionRefusedError("refused")
 
-    caplog.set_level(logging.INFO, logger=LOGGER)
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
     service = Failing([], rng=random.Random(0))
     service.check_network_timeout = 1.0
     service.start(fake_clock.time())
@@ -433,6 +433,11 @@ async def test_every_log_record_carries_the_event_fields(
     assert failed[0].outcome == "RAISED"  # type: ignore[attr-defined]
     assert failed[0].status == "CONNECTING"  # type: ignore[attr-defined]
     assert failed[0].retry_count == 0  # type: ignore[attr-defined]
+    (wait,) = [r for r in records if "next check in" in r.getMessage()]
+    assert wait.levelno == logging.DEBUG
+    assert wait.delay == service.network_error_wait_time  # type: ignore[attr-defined]
+    assert wait.wait_kind == "ERROR_WAIT"  # type: ignore[attr-defined]
+    assert (wait.status, wait.retry_count) == ("ERROR", 1)  # type: ignore[attr-defined]
 
 
 # -- the backoff formula, once, in the core ------------------------------------------------------

@@ -959,6 +959,17 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._set_status(decision.settle_status)
         if decision.start_network and run is self._current_run and self._status is _CONNECTED:
             self._call_sync_hook(self.on_connected, "on_connected", run)
+        if (
+            decision.wait_kind is not WaitKind.INTERVAL
+        ):  # after a failure only: never per healthy check
+            self._log(
+                logging.DEBUG,
+                "%s: next check in %.3f s (%s)",
+                type(self).__name__,
+                delay,
+                decision.wait_kind.name,
+                fields={"delay": delay, "wait_kind": decision.wait_kind.name},
+            )
         if self._observers and run is self._current_run:
             # The wait begins now: the attempt task arms its timer without awaiting again.
             self._emit(
@@ -1196,11 +1207,13 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         broken logger can never end the check loop. Every record carries ``_log_fields()``
         (and ``fields``) in ``extra``."""
         cls = type(self)
-        extra = self._log_fields()
-        if fields:
-            extra.update(fields)
         try:
             logger = cls.logger()
+            if not logger.isEnabledFor(level):
+                return
+            extra = self._log_fields()
+            if fields:
+                extra.update(fields)
             logger.log(level, message, *args, exc_info=exc_info, extra=extra)
             return
         except Exception as logger_failure:
@@ -1212,4 +1225,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                     logger_failure,
                     _fallback_logger.name,
                 )
+        extra = self._log_fields()
+        if fields:
+            extra.update(fields)
         _fallback_logger.log(level, message, *args, exc_info=exc_info, extra=extra)
