@@ -70,15 +70,8 @@ class ProcessorStats(TypedDict):
 class _Entry:
     """One registered processor and the clock's flags for it."""
 
-    __slots__ = (
-        "paused",
-        "processor",
-        "record_execution",
-        "scheduled",
-        "started",
-        "state",
-        "sync_tick",
-    )
+    __slots__ = ("paused", "processor", "record_execution", "scheduled", "started", "state",
+                 "sync_tick")
 
     def __init__(self, processor: TickProcessor) -> None:
         self.processor = processor
@@ -87,7 +80,9 @@ class _Entry:
         # A processor that keeps the inherited async_tick only ever runs its sync tick(), so
         # the clock calls tick() directly: no coroutine, no timeout scope, nothing allocated.
         overrides_async = type(processor).async_tick is not TickProcessor.async_tick
-        self.sync_tick: Callable[[float], None] | None = None if overrides_async else processor.tick
+        self.sync_tick: Callable[[float], None] | None = (
+            None if overrides_async else processor.tick
+        )
         self.paused = False
         # Ticked on the next tick: registered and not paused. Cleared at once on removal or
         # pause, so a tick already under way skips it too.
@@ -663,12 +658,7 @@ class BaseClock(ABC):
             delay = self._retry_backoff * 2 ** (attempts - 1)
             logger.warning(
                 "%r failed its tick at %r (%r); retry %d/%d in %gs",
-                entry.processor,
-                timestamp,
-                error,
-                attempts,
-                max_retries,
-                delay,
+                entry.processor, timestamp, error, attempts, max_retries, delay,
             )
             await asyncio.sleep(delay)
             attempts += 1
@@ -683,10 +673,7 @@ class BaseClock(ABC):
     ) -> None:
         processor = entry.processor
         logger.error(
-            "%r failed its tick at %r after %d attempt(s): %r",
-            processor,
-            timestamp,
-            attempts,
+            "%r failed its tick at %r after %d attempt(s): %r", processor, timestamp, attempts,
             error,
         )
         processor.record_error(error, timestamp)

@@ -124,15 +124,15 @@ class RealtimeClock(BaseClock):
                     self._missed_ticks += skipped
                     logger.warning(
                         "%s fell %.6fs behind: skipped %d tick(s) (%d missed in total)",
-                        type(self).__name__,
-                        loop.time() - deadline(next_index),
-                        skipped,
+                        type(self).__name__, loop.time() - deadline(next_index), skipped,
                         self._missed_ticks,
                     )
                 next_index = catch_up
             index = next_index
             self._tick_index = index
-            await self._tick(last_timestamp if index == last_index else origin + index * tick_size)
+            await self._tick(
+                last_timestamp if index == last_index else origin + index * tick_size
+            )
         if not self._stop_requested and not math.isinf(until) and not on_grid:
             # Between two boundaries: the run lasts until the wall time itself. (On a boundary
             # it ended with that boundary's tick; sleeping again could only add rounding.)
