@@ -111,8 +111,9 @@ class ProcessorDefect:
     """Something that went wrong inside the processor's machinery, not in the network:
     ``kind`` is ``"illegal_transition"``, ``"listener_error"``, ``"observer_error"``,
     ``"hook_error"`` (a sync hook: ``on_connected``/``on_disconnected``),
-    ``"foreign_cancellation"``, ``"attempt_cancelled"``, ``"abandoned_task"`` or
-    ``"loop_error"``; ``at`` is the loop time (NaN without a running loop)."""
+    ``"attempt_cancelled"``, ``"abandoned_task"`` or ``"loop_error"``; ``at`` is the loop
+    time (NaN without a running loop). (A check or async hook that fails, a leaked
+    ``CancelledError`` included, is a network failure: recorded in ``state``, not here.)"""
 
     at: float
     kind: str
@@ -606,8 +607,8 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
     @property
     def recorded_defects(self) -> tuple[ProcessorDefect, ...]:
         """The latest (up to 100) defects: illegal transitions refused, listener and sync-hook
-        failures, foreign cancellations, outside cancellations of the attempt task, abandoned
-        checks and hooks, unexpected errors in the loop. Each was also logged."""
+        failures, outside cancellations of the attempt task, abandoned checks and hooks,
+        unexpected errors in the loop. Each was also logged."""
         return tuple(self._defects) if self._defects else ()
 
     # -- the status ------------------------------------------------------------------------
