@@ -506,10 +506,14 @@ async def test_chaos_sigkill_and_restart_the_server_20_times(
     assert len(set(rows)) == len(rows)  # each tick inserted at most once
     assert processor.acknowledged_ticks <= set(rows), "acknowledged inserts were lost"
     assert set(rows) - processor.acknowledged_ticks <= processor.unconfirmed_ticks
-    # Kills fall between ticks, so an unconfirmed insert here is one sent into a connection that
-    # was already dead (it cannot have committed), unless an insert to a live server took over
-    # 2 s: the table holds exactly the acknowledged inserts.
-    assert len(rows) == processor.inserted > 0, f"{processor.unconfirmed} unconfirmed"
+    # Kills fall between ticks, so an unconfirmed insert is usually one sent into a connection
+    # that was already dead (it cannot have committed). But on a loaded machine (this test runs
+    # next to the rest of the suite under xdist) an insert to a live server can outlast its 2 s
+    # timeout and commit all the same, so the table holds the acknowledged inserts plus at most
+    # the unconfirmed ones (the two set checks above say which).
+    assert 0 < processor.inserted <= len(rows) <= processor.inserted + processor.unconfirmed, (
+        f"{len(rows)} rows, {processor.inserted} inserted, {processor.unconfirmed} unconfirmed"
+    )
     assert (
         processor.inserted + processor.skipped + processor.unconfirmed
         == processor.ticks

@@ -751,10 +751,11 @@ def test_python_dash_m_runs_a_scenario() -> None:
 # -- bounded work --------------------------------------------------------------------------------
 
 # Peak memory the analysis may use, whatever the length of the run (tracemalloc, bytes).
-MEMORY_BOUND = 512 * 1024
-# 1 h by default (36,000 checks: keeping 32 bytes per check would already pass the bound);
-# `make test-deep` sets 720 (30 days at 0.1 s, 25.9 million checks, most of an hour).
-MEMORY_HOURS = float(os.environ.get("CHRONOPYPE_SIM_MEMORY_HOURS", "1"))
+MEMORY_BOUND = 256 * 1024
+# Half an hour by default (about 16,000 checks: keeping 32 bytes per check, a float in a list,
+# would already pass the bound); `make test-deep` sets 720 (30 days at 0.1 s, 25.9 million
+# checks, about an hour of real time under tracemalloc).
+MEMORY_HOURS = float(os.environ.get("CHRONOPYPE_SIM_MEMORY_HOURS", "0.5"))
 
 
 @pytest.mark.slow  # a few seconds under tracemalloc; not in `make quick`
@@ -1135,3 +1136,19 @@ def test_compare_names_an_outage_one_setting_missed(capsys: pytest.CaptureFixtur
     assert row.split()[:6] == ["#1", "1:00:05", "1:00:15", "5", "s", "missed"]
     # Checks inside it: A at 3610, then after backoffs of ~1 and ~2 s; B none.
     assert row.split()[-2:] == ["3", "0"]
+
+
+def test_without_tqdm_a_terminal_gets_no_progress_and_the_run_still_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm -> ImportError
+
+    assert main(["--hours", "1", "--outage", "10m:12m", "--json"]) == 0
+    assert terminal.getvalue().startswith("chronopype-sim: simulated 1 h of virtual time in ")
+    assert terminal.getvalue().count("\n") == 1
