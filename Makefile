@@ -23,12 +23,12 @@ define ENSURE_VENV
 		echo "creating $(VENV) with $(PYEXE)"; rm -rf $(VENV); $(PYEXE) -m venv $(VENV); fi
 endef
 
-.PHONY: venv test quick test-deep demo dist lint typecheck bench clean
+.PHONY: venv test quick test-deep test-compat demo dist lint typecheck bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(ENSURE_VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot,sim,otel]'
+	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot,sim,eventspype,otel]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 $(DEMO_STAMP): pyproject.toml Makefile
@@ -63,6 +63,11 @@ demo: $(DEMO_STAMP)
 dist: venv
 	rm -rf dist
 	$(VPY) -m build
+
+# chronopype 0.8.3's own test suite against this tree (downloads 0.8.3's sdist and a Python 3.13
+# venv for its tests into ~/.cache/chronopype-compat once); see tests/compat/run_083_suite.py.
+test-compat:
+	$(PYEXE) tests/compat/run_083_suite.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache dist

@@ -4,6 +4,7 @@ Run ``bash bench/setup.sh`` once (it creates ``.bench/legacy``: Python 3.13 with
 ``chronopype==0.8.3`` from PyPI), then, with any Python >= 3.11::
 
     python3 bench/clocks.py [--ticks 10000] [--rounds 5] [--processors 1 10 100]
+                            [--workloads sync async]
 
 Both implementations share the distribution name ``chronopype``, so each runs in its own
 subprocess, both on Python 3.13: 0.8.3 from ``.bench/legacy``, ours from the repo root (put on
@@ -11,9 +12,11 @@ subprocess, both on Python 3.13: 0.8.3 from ``.bench/legacy``, ours from the rep
 neither can import the other by accident; each worker reports where it imported chronopype
 from, and the table says so.
 
-Workload, the same code for both (an adapter hides the API differences): a BacktestClock from
-0 to ``ticks`` at ``tick_size=1`` with N trivial processors, whose ``tick`` counts the call and
-keeps the timestamp. Timed: ``await clock.run()`` inside ``async with clock`` (perf_counter), on
+Workloads, the same code for both (an adapter hides the API differences): a BacktestClock from
+0 to ``ticks`` at ``tick_size=1`` with N trivial processors that count the call and keep the
+timestamp: ``sync`` overrides ``tick()``; ``async`` overrides ``async_tick()`` with a coroutine
+that finishes without suspending (the common shape of an async processor that only awaits when
+it has I/O to do). Timed: ``await clock.run()`` inside ``async with clock`` (perf_counter), on
 a plain asyncio loop. Checked, outside the timed region: every processor saw exactly ``ticks``
 ticks and the last one at ``ticks``; a wrong run is reported as WRONG, not dropped.
 
@@ -64,7 +67,9 @@ def _load(implementation: str) -> tuple[Any, Any, Any, Any, str]:
     )
 
 
-def _measure(implementation: str, processor_counts: list[int], ticks: int) -> dict[str, Any]:
+def _measure(
+    implementation: str, processor_counts: list[int], ticks: int, workloads: list[str]
+) -> dict[str, Any]:
     backtest_clock, clock_config, clock_mode, tick_processor, origin = _load(implementation)
 
     class Trivial(tick_processor):  # type: ignore[misc, valid-type]
@@ -77,12 +82,24 @@ def _measure(implementation: str, processor_counts: list[int], ticks: int) -> di
             self.count += 1
             self.last = timestamp
 
-    async def one_run(count: int) -> tuple[float, str | None]:
+    class TrivialAsync(tick_processor):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+            self.last = -1.0
+
+        async def async_tick(self, timestamp: float) -> None:
+            self.count += 1
+            self.last = timestamp
+
+    kinds = {"sync": Trivial, "async": TrivialAsync}
+
+    async def one_run(kind: type, count: int) -> tuple[float, str | None]:
         config = clock_config(
             clock_mode=clock_mode.BACKTEST, tick_size=1.0, start_time=0.0, end_time=float(ticks)
         )
         clock = backtest_clock(config)
-        processors = [Trivial() for _ in range(count)]
+        processors = [kind() for _ in range(count)]
         for processor in processors:
             clock.add_processor(processor)
         async with clock:
@@ -96,9 +113,10 @@ def _measure(implementation: str, processor_counts: list[int], ticks: int) -> di
         return ticks / elapsed, problem
 
     results: dict[str, Any] = {"origin": origin, "python": sys.version.split()[0], "runs": {}}
-    for count in processor_counts:
-        rate, problem = asyncio.run(one_run(count))
-        results["runs"][str(count)] = {"ticks_per_s": rate, "problem": problem}
+    for workload in workloads:
+        for count in processor_counts:
+            rate, problem = asyncio.run(one_run(kinds[workload], count))
+            results["runs"][f"{workload}/{count}"] = {"ticks_per_s": rate, "problem": problem}
     return results
 
 
@@ -106,11 +124,13 @@ def _measure(implementation: str, processor_counts: list[int], ticks: int) -> di
 
 
 def _run_worker(
-    python: Path, implementation: str, processor_counts: list[int], ticks: int
+    python: Path, implementation: str, processor_counts: list[int], ticks: int,
+    workloads: list[str],
 ) -> dict[str, Any]:
     command = [
         str(python), "-I", str(Path(__file__).resolve()), "--worker", implementation,
         "--ticks", str(ticks), "--processors", *map(str, processor_counts),
+        "--workloads", *workloads,
     ]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
@@ -124,33 +144,35 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--processors", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument(
+        "--workloads", nargs="+", choices=["sync", "async"], default=["sync", "async"]
+    )
     parser.add_argument("--worker", choices=["ours", "legacy"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        print(json.dumps(_measure(args.worker, args.processors, args.ticks)))
+        print(json.dumps(_measure(args.worker, args.processors, args.ticks, args.workloads)))
         return
 
     from _interpreters import ours_and_legacy  # drivers only: workers run with -I
 
     pythons = ours_and_legacy()
-    rates: dict[str, dict[int, list[float]]] = {
-        name: {n: [] for n in args.processors} for name in pythons
-    }
-    problems: dict[str, dict[int, list[str]]] = {
-        name: {n: [] for n in args.processors} for name in pythons
-    }
+    keys = [f"{workload}/{n}" for workload in args.workloads for n in args.processors]
+    rates: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name in pythons}
+    problems: dict[str, dict[str, list[str]]] = {name: {k: [] for k in keys} for name in pythons}
     origins: dict[str, str] = {}
     order = list(pythons)
     for round_number in range(args.rounds):
         for name in order if round_number % 2 == 0 else reversed(order):
-            result = _run_worker(pythons[name], name, args.processors, args.ticks)
+            result = _run_worker(
+                pythons[name], name, args.processors, args.ticks, args.workloads
+            )
             origins[name] = f"{result['origin']}, Python {result['python']}"
-            for n in args.processors:
-                run = result["runs"][str(n)]
-                rates[name][n].append(run["ticks_per_s"])
+            for key in keys:
+                run = result["runs"][key]
+                rates[name][key].append(run["ticks_per_s"])
                 if run["problem"]:
-                    problems[name][n].append(run["problem"])
+                    problems[name][key].append(run["problem"])
         print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
 
     print(f"BacktestClock, {args.ticks:,} ticks, trivial processors; median of {args.rounds} "
@@ -158,14 +180,17 @@ def main() -> None:
     for name, origin in origins.items():
         print(f"  {name:6}: {origin}")
     print()
-    print(f"{'processors':>10}  {'ours ticks/s':>14}  {'0.8.3 ticks/s':>14}  {'ours/0.8.3':>10}")
-    for n in args.processors:
-        ours, legacy = (statistics.median(rates[name][n]) for name in ("ours", "legacy"))
+    print(f"{'workload':>8}  {'processors':>10}  {'ours ticks/s':>14}  {'0.8.3 ticks/s':>14}  "
+          f"{'ours/0.8.3':>10}")
+    for key in keys:
+        workload, n = key.split("/")
+        ours, legacy = (statistics.median(rates[name][key]) for name in ("ours", "legacy"))
         note = ""
         for name in ("ours", "legacy"):
-            if problems[name][n]:
-                note += f"  WRONG ({name}: {problems[name][n][0]})"
-        print(f"{n:>10}  {ours:>14,.0f}  {legacy:>14,.0f}  {ours / legacy:>9.1f}x{note}")
+            if problems[name][key]:
+                note += f"  WRONG ({name}: {problems[name][key][0]})"
+        print(f"{workload:>8}  {n:>10}  {ours:>14,.0f}  {legacy:>14,.0f}  "
+              f"{ours / legacy:>9.1f}x{note}")
 
 
 if __name__ == "__main__":

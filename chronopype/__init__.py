@@ -5,6 +5,8 @@
 (``BacktestClock``, ``RealtimeClock``) drive them. Standard library only.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from chronopype.clocks import (
     BacktestClock,
     BaseClock,
@@ -13,7 +15,15 @@ from chronopype.clocks import (
     ClockStartEvent,
     ClockStopEvent,
     ClockTickEvent,
+    ProcessorStats,
     RealtimeClock,
+)
+from chronopype.exceptions import (
+    ClockContextError,
+    ClockError,
+    ClockRuntimeError,
+    ProcessorError,
+    ProcessorTimeoutError,
 )
 from chronopype.processors import (
     LEGAL_TRANSITIONS,
@@ -27,6 +37,13 @@ from chronopype.processors import (
     WaitKind,
     decide,
 )
+from chronopype.runtime import ClockRuntime, ClockRuntimeConfig
+from chronopype.time import Time, TimestampFormat
+
+try:
+    __version__ = version("chronopype")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
 
 __all__ = [
     "LEGAL_TRANSITIONS",
@@ -34,7 +51,12 @@ __all__ = [
     "BacktestClock",
     "BaseClock",
     "ClockConfig",
+    "ClockContextError",
+    "ClockError",
     "ClockMode",
+    "ClockRuntime",
+    "ClockRuntimeConfig",
+    "ClockRuntimeError",
     "ClockStartEvent",
     "ClockStopEvent",
     "ClockTickEvent",
@@ -42,9 +64,15 @@ __all__ = [
     "NetworkProcessor",
     "NetworkStatus",
     "ProcessorDefect",
+    "ProcessorError",
     "ProcessorState",
+    "ProcessorStats",
+    "ProcessorTimeoutError",
     "RealtimeClock",
     "TickProcessor",
     "WaitKind",
     "decide",
+    "Time",
+    "TimestampFormat",
+    "__version__",
 ]

@@ -11,7 +11,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from chronopype_testing._fakes import FakeNetworkProcessor, Step
+    from chronopype_testing._fakes import (
+        FakeNetworkProcessor,
+        HookFault,
+        Step,
+    )
+    from chronopype_testing._fixtures import (
+        FakeNetworkProcessorFactory,
+        ManagedProcessorFactory,
+        TransitionRecorderFactory,
+    )
     from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
     from chronopype_testing._recorder import (
         Transition,
@@ -26,6 +35,10 @@ _EXPORTS = {
     "VirtualTimeDeadlock": "chronopype_testing._loop",
     "FakeNetworkProcessor": "chronopype_testing._fakes",
     "Step": "chronopype_testing._fakes",
+    "HookFault": "chronopype_testing._fakes",
+    "FakeNetworkProcessorFactory": "chronopype_testing._fixtures",
+    "ManagedProcessorFactory": "chronopype_testing._fixtures",
+    "TransitionRecorderFactory": "chronopype_testing._fixtures",
     "Transition": "chronopype_testing._recorder",
     "TransitionRecorder": "chronopype_testing._recorder",
     "assert_backoff_schedule": "chronopype_testing._recorder",
@@ -35,9 +48,13 @@ __all__ = [
     "DEFAULT_START",
     "FakeClock",
     "FakeNetworkProcessor",
+    "FakeNetworkProcessorFactory",
+    "HookFault",
+    "ManagedProcessorFactory",
     "Step",
     "Transition",
     "TransitionRecorder",
+    "TransitionRecorderFactory",
     "VirtualTimeDeadlock",
     "assert_backoff_schedule",
 ]

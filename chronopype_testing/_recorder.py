@@ -278,8 +278,12 @@ class TransitionRecorder:
         """The new status of every recorded transition, in order."""
         return [transition.new for transition in self.transitions]
 
+    @property
     def timeline(self) -> list[tuple[float, NetworkStatus]]:
-        """``(seconds after the first recorded transition, new status)`` pairs."""
+        """``(seconds after the first recorded transition, new status)`` pairs.
+
+        Like ``transitions``, ``statuses`` and ``seed``, a property: what the recorder
+        holds is read as attributes; what it does (``assert_*``, ``close``) are methods."""
         if not self.transitions:
             return []
         origin = self.transitions[0].at
@@ -289,7 +293,7 @@ class TransitionRecorder:
         """Assert the exact sequence of new statuses (the initial STOPPED is not listed)."""
         __tracebackhide__ = True  # pytest: show the caller's line, not ours
         wanted = _statuses_argument(expected)
-        actual = self.timeline()
+        actual = self.timeline
         if [status for _, status in actual] == wanted:
             return
         first = _first_difference([s for _, s in actual], wanted)
@@ -330,7 +334,7 @@ class TransitionRecorder:
             raise TypeError(f"tolerance must be a number of seconds, got {tolerance!r}")
         if not tolerance >= 0 or not math.isfinite(tolerance):
             raise ValueError(f"tolerance must be finite and >= 0, got {tolerance!r}")
-        actual = self.timeline()
+        actual = self.timeline
         first = _first_timeline_difference(actual, wanted, tolerance)
         if first is None:
             return

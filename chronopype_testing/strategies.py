@@ -6,7 +6,9 @@
   ``FakeClock`` loop (pytest-asyncio would run every example on one loop, so virtual time
   would carry over from one example to the next).
 * ``NetworkProcessorMachine`` is a ``RuleBasedStateMachine`` (subclass it freely) whose
-  every example owns one ``asyncio.Runner`` on a fresh ``FakeClock``.
+  every example owns one ``asyncio.Runner`` on a fresh ``FakeClock``. It drives a
+  ``FakeNetworkProcessor`` by default, or your own ``NetworkProcessor`` subclass: override
+  ``make_processor``.
 
 Nothing here reads the wall clock, so examples replay exactly; use
 ``settings(deadline=None)``, since one example may cover days of virtual time.
@@ -28,14 +30,20 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from chronopype.processors.backoff import backoff_bounds
-from chronopype.processors.network import NetworkStatus
+from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._fakes import FakeNetworkProcessor, HookFault, Step
-from chronopype_testing._fixtures import _check_loop_parts, _owned_tasks, _owned_timers
+from chronopype_testing._fixtures import _PairingWatch, illegal_transition_defects
 from chronopype_testing._loop import DEFAULT_START, FakeClock
-from chronopype_testing._recorder import _backoff_waits, _gap_matches, illegal_transitions
+from chronopype_testing._recorder import (
+    Transition,
+    _backoff_waits,
+    _gap_matches,
+    illegal_transitions,
+)
 
 __all__ = [
     "NetworkProcessorMachine",
+    "backoff_bounds",
     "check_steps",
     "hook_faults",
     "network_scripts",
@@ -127,6 +135,8 @@ def outage_timelines(
     return points.map(pair_up)
 
 
+# The exponent at which 2 ** (n - 1) reaches the cap: beyond it every base is the cap, so the
+# power is never computed for a large n (2.0 ** 1024 overflows).
 # -- a fresh clock per example -----------------------------------------------------------------
 
 
@@ -206,17 +216,27 @@ def machine_examples(default: int = 200) -> int:
 
 
 class NetworkProcessorMachine(RuleBasedStateMachine):
-    """Drives a ``FakeNetworkProcessor`` through random lifecycles on virtual time.
+    """Drives a NetworkProcessor through random lifecycles on virtual time.
 
     Rules: start, stop (from inside or outside the loop), pause, resume, advance (virtual
-    seconds), queue_check (the next check's outcome) and await_cleanup. Invariants: every
-    transition is legal; exactly one check loop runs while active and not paused; the
-    start/stop_network pairing holds; STOPPED exactly when stopped; every retry waits
-    ``backoff_delay`` exactly, within its band; nothing leaks after cleanup.
+    seconds), queue_check (the next check's outcome; fakes only) and await_cleanup.
+    Invariants: every transition is legal; exactly one check loop runs while active and not
+    paused; the start/stop_network pairing holds; STOPPED exactly when stopped; nothing
+    leaks after cleanup; for a ``FakeNetworkProcessor``, every retry waits
+    ``backoff_delay`` exactly, within its band.
 
     Each example owns a new ``FakeClock`` and an ``asyncio.Runner`` on it, closed in
-    ``teardown``. Override ``make_processor`` to test a ``FakeNetworkProcessor`` subclass
-    or other settings; add rules and invariants as usual.
+    ``teardown``. The factory hook is ``make_processor``: override it to return a
+    ``FakeNetworkProcessor`` subclass, other settings, or your own ``NetworkProcessor``
+    subclass (take ``rng`` and ignore the fake's options)::
+
+        class InventoryMachine(NetworkProcessorMachine):
+            def make_processor(self, *, rng, **fake_options):
+                return Inventory(rng=rng)
+
+    The machine reads only the processor's public API (``owned_tasks()``,
+    ``owned_timer_handles()``, status listeners, the hooks' calls, task names). Add rules
+    and invariants as usual.
     """
 
     #: Where each example's FakeClock starts.
@@ -226,14 +246,16 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = FakeClock(start=self.clock_start)
         self.runner = asyncio.Runner(loop_factory=self.clock.new_event_loop)
-        self._processor: FakeNetworkProcessor | None = None
+        self._processor: NetworkProcessor | None = None
+        self._pairing: _PairingWatch | None = None
+        self._transitions: list[Transition] = []
         self.active = False
         self.paused = False
         self._transitions_checked = 0
         self._backoffs_checked = 0
 
     @property
-    def processor(self) -> FakeNetworkProcessor:
+    def processor(self) -> NetworkProcessor:
         if self._processor is None:
             raise RuntimeError("the processor is made by the machine's initialize rule")
         return self._processor
@@ -246,8 +268,10 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
         rng: random.Random,
         start_network: HookFault | None,
         stop_network: HookFault | None,
-    ) -> FakeNetworkProcessor:
-        """The processor under test; override to change settings or the class."""
+    ) -> NetworkProcessor:
+        """The processor under test (the factory hook): override to change its settings or
+        class; any ``NetworkProcessor`` subclass works. ``rng`` is the example's seeded rng;
+        the other arguments configure the default ``FakeNetworkProcessor``."""
         return FakeNetworkProcessor(
             script, then=then, rng=rng, start_network=start_network, stop_network=stop_network
         )
@@ -287,13 +311,43 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
         start_fault: Step | None,
         stop_fault: Step | None,
     ) -> None:
-        self._processor = self.make_processor(
+        processor = self.make_processor(
             script=script,
             then=then,
             rng=random.Random(seed),
             start_network=start_fault,
             stop_network=stop_fault,
         )
+        if not isinstance(processor, NetworkProcessor):
+            raise TypeError(
+                f"make_processor() must return a NetworkProcessor, got {type(processor).__name__}"
+            )
+        self._processor = processor
+        if not isinstance(processor, FakeNetworkProcessor):  # the fake records these itself
+            self._pairing = _PairingWatch(processor)
+            processor.add_status_listener(self._record_transition)
+
+    def _record_transition(self, old: NetworkStatus, new: NetworkStatus) -> None:
+        self._transitions.append(Transition(self.clock.monotonic(), old, new))
+
+    @property
+    def fake(self) -> FakeNetworkProcessor | None:
+        """The processor, when it is a ``FakeNetworkProcessor`` (whose records say more)."""
+        return self._processor if isinstance(self._processor, FakeNetworkProcessor) else None
+
+    @property
+    def transitions(self) -> list[Transition]:
+        fake = self.fake
+        return fake.transitions if fake is not None else self._transitions
+
+    def pairing(self) -> tuple[list[str], int, int]:
+        """(violations, start_network calls, stop_network calls) so far."""
+        fake = self.fake
+        if fake is not None:
+            return fake.pairing_violations, fake.start_network_calls, fake.stop_network_calls
+        watch = self._pairing
+        assert watch is not None
+        return watch.violations, watch.starts, watch.stops
 
     @rule()
     def start(self) -> None:
@@ -332,7 +386,9 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
 
     @rule(step=check_steps())
     def queue_check(self, step: Step) -> None:
-        self.processor.queue(step)
+        fake = self.fake
+        if fake is not None:  # a user's processor has no script: the step is drawn, unused
+            fake.queue(step)
 
     @rule()
     def await_cleanup(self) -> None:
@@ -341,34 +397,44 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
         self.run(lambda: processor.await_cleanup(timeout=processor.hook_timeout * 2 + 5.0))
         if processor.state.is_active:
             return
-        pending = [task.get_name() for task in self._pending_tasks()]
+        pending = sorted(task.get_name() for task in self._pending_tasks())
         assert not pending, f"tasks still pending after stop() and await_cleanup(): {pending}"
-        timers = _owned_timers(processor, self.runner.get_loop())
+        timers = processor.owned_timer_handles()
         assert not timers, f"timers still pending after stop() and await_cleanup(): {timers}"
-        assert processor.start_network_calls == processor.stop_network_calls, (
-            f"after cleanup start_network ran {processor.start_network_calls} time(s), "
-            f"stop_network {processor.stop_network_calls}"
+        _, starts, stops = self.pairing()
+        assert starts == stops, (
+            f"after cleanup start_network ran {starts} time(s), stop_network {stops}"
         )
 
     # -- invariants ----------------------------------------------------------------------------
 
-    def _pending_tasks(self) -> list[asyncio.Task[Any]]:
-        loop = self.runner.get_loop()
-        return _owned_tasks(self.processor, loop)
+    def _attempt_tasks(self) -> list[asyncio.Task[Any]]:
+        """Pending, uncancelled tasks named as the processor's attempts (an orphaned second
+        check loop is one the processor's own report would not show)."""
+        cls = type(self.processor).__name__
+        # The core's attempt-task name: "chronopype:<class>:attempt" (the older spelling,
+        # "<class> network check", can go once every core in use names them so).
+        names = (f"chronopype:{cls}:attempt", f"{cls} network check")
+        return [
+            task
+            for task in asyncio.all_tasks(self.runner.get_loop())
+            if task.get_name() in names and not task.cancelling()
+        ]
+
+    def _pending_tasks(self) -> set[asyncio.Task[Any]]:
+        return {*self.processor.owned_tasks(), *self._attempt_tasks()}
 
     @invariant()
     def transitions_are_legal(self) -> None:
         if self._processor is None:
             return
-        transitions = self.processor.transitions
+        transitions = self.transitions
         if transitions and self._transitions_checked == 0:
             assert transitions[0].old is NetworkStatus.STOPPED, transitions[0]
         fresh = transitions[max(0, self._transitions_checked - 1) :]
         problems = illegal_transitions(fresh)
         problems += [
-            defect.message
-            for defect in self.processor.recorded_defects
-            if defect.kind == "illegal_transition"
+            defect.message for defect in illegal_transition_defects(self.processor, problems)
         ]
         assert not problems, "\n".join(problems)
         self._transitions_checked = len(transitions)
@@ -379,7 +445,7 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
             return
         # The timer-driven loop is, while running, either one attempt task or (between
         # attempts) one idle timer, never both; nothing once paused or stopped.
-        attempts, timers = _check_loop_parts(self.processor, self.runner.get_loop())
+        attempts, timers = self._attempt_tasks(), self.processor.owned_timer_handles()
         expected = 1 if self.active and not self.paused else 0
         loops = len(attempts) + len(timers)
         assert loops == expected, (
@@ -390,15 +456,16 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
         assert self.processor.check_loop_active is (expected == 1), (
             f"check_loop_active is {self.processor.check_loop_active}, expected {expected == 1}"
         )
-        assert self.processor.max_concurrent_checks <= 1, "two checks ran at once"
+        fake = self.fake
+        assert fake is None or fake.max_concurrent_checks <= 1, "two checks ran at once"
 
     @invariant()
     def network_pairing_holds(self) -> None:
         if self._processor is None:
             return
-        processor = self.processor
-        assert not processor.pairing_violations, "\n".join(processor.pairing_violations)
-        unpaired = processor.start_network_calls - processor.stop_network_calls
+        violations, starts, stops = self.pairing()
+        assert not violations, "\n".join(violations)
+        unpaired = starts - stops
         assert unpaired in (0, 1), f"{unpaired} start_network() call(s) without stop_network()"
 
     @invariant()
@@ -413,10 +480,11 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
 
     @invariant()
     def retry_waits_follow_backoff(self) -> None:
-        if self._processor is None:
+        processor = self.fake
+        if processor is None:
             return
         # Read from the fake's events; the band is the core's (backoff_bounds).
-        waits = _backoff_waits(self.processor.recorder.events)
+        waits = _backoff_waits(processor.recorder.events)
         while self._backoffs_checked < len(waits):
             wait, event = waits[self._backoffs_checked], waits[self._backoffs_checked].event
             low, high = backoff_bounds(event.retry_count)
@@ -447,4 +515,6 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
                 processor.stop()
                 self.run(lambda: processor.await_cleanup(timeout=processor.hook_timeout * 2 + 5.0))
         finally:
+            if self._pairing is not None:
+                self._pairing.remove()
             self.runner.close()

@@ -218,10 +218,8 @@ async def test_a_failing_processor_does_not_stop_the_others_or_the_run(
     async with clock:
         await clock.run()
     assert before.ticks == after.ticks == [1.0, 2.0, 3.0]
-    # Three attempts per tick, 0.1 s and then 0.2 s of backoff between them, on the loop clock.
-    assert failing.attempt_times == pytest.approx(
-        [0.0, 0.1, 0.3, 0.3, 0.4, 0.6, 0.6, 0.7, 0.9], abs=1e-9
-    )
+    # Three attempts per tick, retried at once: simulated time does not pass within a tick.
+    assert failing.attempt_times == [0.0] * 9
     # The callback gets the processor's own exception from its last attempt.
     assert [(p, e) for p, e in reported] == [
         (failing, raised[2]),
@@ -230,8 +228,8 @@ async def test_a_failing_processor_does_not_stop_the_others_or_the_run(
     ]
     state = failing.state
     assert state.error_count == 3
-    assert state.last_error is raised[8]
-    assert state.last_error_time == 3.0  # tick time, not wall time
+    assert state.last_exception is raised[8]
+    assert state.last_error_timestamp == 3.0  # tick time, not wall time
     assert state.successful_count == 0
     assert "retry 2/2" in caplog.text
 
@@ -250,20 +248,41 @@ async def test_a_retry_that_succeeds_is_a_success(fake_clock: FakeClock) -> None
     assert processor.state.successful_count == 2
 
 
-async def test_backtest_retries_wait_on_the_loop_clock_not_in_real_time(
-    fake_clock: FakeClock,
-) -> None:
+async def test_backtest_retries_take_no_loop_time(fake_clock: FakeClock) -> None:
     clock = backtest(end_time=100.0, max_retries=3)
     processor = Recorder(lambda ts: RuntimeError("always"))
     clock.add_processor(processor)
     async with clock:
         await clock.run()
-    expected = 0.0
-    for _ in range(100):
-        for delay in (0.1, 0.2, 0.4):
-            expected += delay
-    assert loop_time() == pytest.approx(expected, abs=1e-9)  # 70 virtual seconds
+    assert loop_time() == 0.0
     assert processor.state.error_count == 100
+    assert len(processor.attempt_times) == 400
+    # 0.8.3's meaning: the failed attempts of the last tick, and the most ever reached.
+    assert (processor.state.retry_count, processor.state.max_consecutive_retries) == (4, 4)
+
+
+def test_backtest_retries_never_sleep_in_real_time_on_a_plain_loop() -> None:
+    # Without a fake clock: with a real backoff sleep this would take 100 * 70 s, and the
+    # guard below would fail it after 30 s instead of hanging.
+    async def main() -> tuple[int, int]:
+        clock = backtest(end_time=100.0, max_retries=3, retry_backoff=10.0)
+        processor = Recorder(lambda ts: RuntimeError("always"))
+        clock.add_processor(processor)
+        async with asyncio.timeout(30.0), clock:
+            await clock.run()
+        return processor.state.error_count, len(processor.attempt_times)
+
+    assert asyncio.run(main()) == (100, 400)
+
+
+async def test_a_retry_that_succeeds_resets_retry_count(fake_clock: FakeClock) -> None:
+    failures = iter([RuntimeError("a"), RuntimeError("b")])
+    clock = backtest(end_time=2.0, max_retries=3)
+    processor = Recorder(lambda ts: next(failures, None))
+    clock.add_processor(processor)
+    async with clock:
+        await clock.step()
+        assert (processor.state.retry_count, processor.state.max_consecutive_retries) == (0, 2)
 
 
 async def test_retry_backoff_zero_retries_without_waiting(fake_clock: FakeClock) -> None:
@@ -288,10 +307,11 @@ async def test_fail_fast_raises_the_processors_own_exception(fake_clock: FakeClo
         async with clock:
             await clock.run()
     assert caught.value is boom
-    assert after.ticks == [1.0]  # fail_fast stops the tick where it failed
-    assert failing.state.last_error is boom
-    assert failing.state.last_error_time == 2.0
-    assert [(s.timestamp, s.total_ticks, s.error) for s in stops] == [(2.0, 1, boom)]
+    # fail_fast finishes the tick (as in concurrent mode), then stops the run.
+    assert after.ticks == [1.0, 2.0]
+    assert failing.state.last_exception is boom
+    assert failing.state.last_error_timestamp == 2.0
+    assert [(s.timestamp, s.total_ticks, s.error) for s in stops] == [(2.0, 2, boom)]
 
 
 class RaisesTimeoutSync(TickProcessor):
@@ -323,7 +343,7 @@ async def test_a_processors_own_timeout_error_is_recorded_not_swallowed(
     assert reported == [own]
     assert reported[0] is own
     assert not isinstance(reported[0], ProcessorTimeoutError)
-    assert processor.state.last_error is own
+    assert processor.state.last_exception is own
     assert processor.state.error_count == 1
     assert clock.get_processor_state(processor) is processor.state
 
@@ -342,15 +362,15 @@ async def test_the_clock_times_out_a_slow_async_tick_on_the_loop_clock(
     clock.add_processor(slow)
     async with clock:
         await clock.run()
-    # attempt (1 s), backoff 0.1 s, attempt (1 s)
-    assert loop_time() == pytest.approx(2.1, abs=1e-9)
+    # attempt (1 s), then at once the retry (1 s)
+    assert loop_time() == pytest.approx(2.0, abs=1e-9)
     assert slow.cancelled == 2
     assert slow.ticks == []
     [error] = reported
     assert isinstance(error, ProcessorTimeoutError)
     assert isinstance(error, TimeoutError)
     assert (error.processor, error.timeout, error.timestamp) == (slow, 1.0, 1.0)
-    assert slow.state.last_error is error
+    assert slow.state.last_exception is error
 
 
 async def test_concurrent_processors_share_the_tick_time(fake_clock: FakeClock) -> None:
@@ -405,9 +425,9 @@ async def test_counts_are_not_capped_by_the_window_and_times_are_tick_times(
     assert stats["total_ticks"] == 50
     assert stats["successful_ticks"] == 45
     assert stats["failed_ticks"] == stats["error_count"] == 5
-    assert stats["error_rate"] == 0.1
-    assert stats["last_error_time"] == 50.0
-    assert stats["last_success_time"] == 49.0
+    assert stats["error_rate"] == 10.0  # a percentage, as in 0.8.3
+    assert stats["last_error_timestamp"] == 50.0
+    assert stats["last_success_timestamp"] == 49.0
     assert stats["last_timestamp"] == 50.0
     assert stats["is_paused"] is False
     assert len(processor.state.execution_times) == 10

@@ -65,6 +65,7 @@ def test_ints_become_floats() -> None:
         ("processor_timeout", -0.5),
         ("max_retries", -1),
         ("stats_window_size", 0),
+        ("stats_window_size", 10_001),
     ],
 )
 def test_bad_values_raise_value_error_naming_the_field(field: str, value: Any) -> None:
@@ -117,10 +118,13 @@ def test_clock_checks_its_mode_and_backtest_needs_an_end() -> None:
         BacktestClock(ClockConfig(ClockMode.BACKTEST, end_time=10.0), retry_backoff=-1.0)
 
 
-def test_clocks_use_slots() -> None:
+def test_clocks_accept_new_attributes_as_in_0_8_3() -> None:
     clock = BacktestClock(ClockConfig(ClockMode.BACKTEST, end_time=10.0))
-    assert not hasattr(clock, "__dict__")
-    assert not hasattr(RealtimeClock(ClockConfig(ClockMode.REALTIME)), "__dict__")
+    clock.strategy_name = "mean reversion"  # type: ignore[attr-defined]
+    assert clock.strategy_name == "mean reversion"  # type: ignore[attr-defined]
+    realtime = RealtimeClock(ClockConfig(ClockMode.REALTIME))
+    realtime.tag = 1  # type: ignore[attr-defined]
+    assert realtime.tag == 1  # type: ignore[attr-defined]
 
 
 async def test_subscribe_delivers_in_order_and_unsubscribe_stops_it(fake_clock: object) -> None:

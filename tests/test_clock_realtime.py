@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 import types
-from array import array
 
 import pytest
 
@@ -164,10 +163,10 @@ async def test_execution_times_are_loop_time_and_lagging_is_exact(fake_clock: Fa
         await clock.run_til(T0 + 5.0)
     stats = clock.get_processor_stats(slow)
     assert stats is not None
-    took = array("f", [0.3])[0]  # the latency window stores float32
+    took = 0.3
     assert stats["avg_execution_time"] == pytest.approx(took, abs=1e-9)
     assert stats["max_execution_time"] == pytest.approx(took, abs=1e-9)
-    assert stats["last_success_time"] == T0 + 5.0
+    assert stats["last_success_timestamp"] == T0 + 5.0
     assert clock.get_lagging_processors(0.2) == [slow]
     assert clock.get_lagging_processors(0.5) == []
     # quick starts 0.3 s late each tick but takes no time itself
@@ -192,8 +191,26 @@ async def test_retries_and_errors_use_loop_time_and_tick_stamps(fake_clock: Fake
         await clock.run_til(T0 + 2.0)
     assert processor.attempts == pytest.approx([1.0, 1.1, 1.3, 2.0, 2.1, 2.3], abs=1e-9)
     assert processor.state.error_count == 2
-    assert processor.state.last_error_time == T0 + 2.0
-    assert processor.state.last_error is reported[-1]
+    assert processor.state.last_error_timestamp == T0 + 2.0
+    assert processor.state.last_exception is reported[-1]
+
+
+async def test_realtime_retry_waits_are_capped_at_one_tick(fake_clock: FakeClock) -> None:
+    attempts: list[float] = []
+
+    class Broken(TickProcessor):
+        def tick(self, timestamp: float) -> None:
+            attempts.append(asyncio.get_running_loop().time())
+            raise ConnectionError("down")
+
+    clock = RealtimeClock(
+        ClockConfig(ClockMode.REALTIME, max_retries=3, tick_size=0.5), retry_backoff=0.3
+    )
+    clock.add_processor(Broken())
+    async with clock:
+        await clock.run_til(T0 + 0.5)
+    # Backoffs 0.3, 0.6, 1.2 s, each capped at tick_size = 0.5 s.
+    assert attempts == pytest.approx([0.5, 0.8, 1.3, 1.8], abs=1e-9)
 
 
 async def test_processors_added_and_removed_from_another_task_during_a_run(

@@ -133,7 +133,7 @@ async def test_a_processor_removed_inside_a_tick_is_never_ticked_again(
     assert remover.ticks == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert victim.ticks == [1.0]
     assert victim.calls == ["start@0", "stop"]
-    assert clock.processors == (remover,)
+    assert clock.processors == [remover]
 
 
 async def test_removing_itself_inside_its_own_tick_is_not_undone(fake_clock: FakeClock) -> None:
@@ -205,9 +205,9 @@ async def test_tick_event_lists_the_processors_that_were_ticked(fake_clock: Fake
     async with clock:
         await clock.run()
     assert [(e.timestamp, e.tick_counter, e.processors) for e in events] == [
-        (1.0, 1, (first, second)),
-        (2.0, 2, (first,)),
-        (3.0, 3, (first,)),
+        (1.0, 1, [first, second]),
+        (2.0, 2, [first]),
+        (3.0, 3, [first]),
     ]
 
 
@@ -230,7 +230,7 @@ async def test_registry_errors_are_precise(fake_clock: FakeClock) -> None:
             method(stranger)
     clock.remove_processor(processor)
     other_clock.add_processor(processor)  # free again once removed
-    assert other_clock.processors == (processor,)
+    assert other_clock.processors == [processor]
 
 
 async def test_a_processor_that_fails_to_start_is_not_registered(fake_clock: FakeClock) -> None:
@@ -240,10 +240,10 @@ async def test_a_processor_that_fails_to_start_is_not_registered(fake_clock: Fak
 
     clock = backtest()
     async with clock:
-        with pytest.raises(ClockError, match="failed to start") as caught:
+        with pytest.raises(ClockError, match="Failed to start processor") as caught:
             clock.add_processor(WontStart("w"))
         assert isinstance(caught.value.__cause__, OSError)
-        assert clock.processors == ()
+        assert clock.processors == []
 
 
 async def test_enter_unwinds_started_processors_when_one_fails_to_start(
@@ -257,7 +257,7 @@ async def test_enter_unwinds_started_processors_when_one_fails_to_start(
     good = Recorder("good")
     clock.add_processor(good)
     clock.add_processor(WontStart("bad"))
-    with pytest.raises(ClockError, match="failed to start"):
+    with pytest.raises(ClockError, match="Failed to start processor"):
         async with clock:
             pytest.fail("the body must not run")
     assert good.calls == ["start@0", "stop"]
@@ -280,10 +280,15 @@ async def test_stop_event_is_sent_when_the_body_raises(fake_clock: FakeClock) ->
             await clock.step(2)
             raise failure
     assert caught.value is failure
-    assert events == [
-        ClockStartEvent(timestamp=0.0, mode=ClockMode.BACKTEST, tick_size=1.0),
-        ClockStopEvent(timestamp=2.0, total_ticks=2, error=failure),
-    ]
+    start, stop = events
+    assert start == ClockStartEvent(timestamp=0.0, mode=ClockMode.BACKTEST, tick_size=1.0)
+    assert isinstance(stop, ClockStopEvent)
+    assert (stop.timestamp, stop.total_ticks, stop.error) == (2.0, 2, failure)
+    # final_states (0.8.3): a copy of each state after the processors were stopped.
+    assert list(stop.final_states) == [processor]
+    final = stop.final_states[processor]
+    assert final is not processor.state
+    assert (final.is_active, final.successful_count, final.last_timestamp) == (False, 2, 2.0)
     assert processor.calls == ["start@0", "stop"]
 
 

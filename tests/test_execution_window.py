@@ -1,10 +1,9 @@
 """ExecutionWindow: the compact latency window behaves like the deque(maxlen=n) it replaced,
-holding each value rounded to float32."""
+holding each value exactly (C doubles)."""
 
 from __future__ import annotations
 
 import math
-from array import array
 from collections import deque
 
 import pytest
@@ -16,18 +15,13 @@ from chronopype.processors.state import ExecutionWindow, ProcessorState
 seconds = st.floats(min_value=0.0, max_value=1e6, allow_nan=False, allow_infinity=False)
 
 
-def float32(value: float) -> float:
-    """``value`` as the window stores it."""
-    return array("f", [value])[0]
-
-
 @given(maxlen=st.integers(1, 8), values=st.lists(seconds, max_size=40))
 def test_appending_matches_a_bounded_deque(maxlen: int, values: list[float]) -> None:
     window = ExecutionWindow(maxlen=maxlen)
     reference: deque[float] = deque(maxlen=maxlen)
     for value in values:
         window.append(value)
-        reference.append(float32(value))
+        reference.append(value)
         assert list(window) == list(reference)
         assert len(window) == len(reference)
         assert bool(window) == bool(reference)
@@ -54,7 +48,9 @@ def test_extend_clear_repr_and_equality() -> None:
     assert repr(window) == "ExecutionWindow([1.0, 2.0, 3.0], maxlen=3)"
     assert window == ExecutionWindow([1.0, 2.0, 3.0], maxlen=3)
     assert window != ExecutionWindow([1.0, 2.0, 3.0], maxlen=4)
-    assert window != [1.0, 2.0, 3.0]  # like a deque, it equals only its own kind
+    assert window == [1.0, 2.0, 3.0]  # as 0.8.3's list did
+    assert window != [1.0, 2.0]
+    assert window != (1.0, 2.0, 3.0)  # other sequences: like a deque, never equal
     assert 2.0 in window and 0.5 not in window
     window.clear()
     assert list(window) == [] and window.maxlen == 3
@@ -121,21 +117,23 @@ def test_assigned_values_are_validated_like_recorded_ones(bad: object, error: ty
     assert list(state.execution_times) == [1.0]  # unchanged
 
 
-def test_values_read_back_rounded_to_float32() -> None:
-    window = ExecutionWindow([0.3, 1e-3, 12.345678], maxlen=4)
-    assert list(window) == [0.30000001192092896, float32(1e-3), float32(12.345678)]
-    assert window[0] != 0.3 and math.isclose(window[0], 0.3, rel_tol=1e-7)
-    assert abs(window[2] - 12.345678) < 1e-6  # ~7 significant digits
+def test_values_read_back_exactly() -> None:
+    window = ExecutionWindow([0.3, 1e-3, 12.345678, 1e300], maxlen=4)
+    assert list(window) == [0.3, 1e-3, 12.345678, 1e300]
+    assert window._values.itemsize == 8  # C doubles
 
 
-def test_storage_is_allocated_once_and_never_grows() -> None:
+def test_storage_grows_to_maxlen_and_never_beyond() -> None:
     window = ExecutionWindow(maxlen=50)
     storage = window._values
-    allocated = storage.buffer_info()
-    assert allocated[1] == 50  # all of it at creation, before any value
+    assert len(storage) == 0  # nothing allocated before the first value
+    window.extend([0.5, 0.25])
+    assert len(storage) == 2
     for value in range(175):
         window.append(float(value))
+    assert window._values is storage and len(storage) == 50
+    full = storage.buffer_info()
     window.clear()
     window.extend([1.0, 2.0])
-    assert window._values is storage and storage.buffer_info() == allocated
+    assert window._values is storage and storage.buffer_info() == full
     assert list(window) == [1.0, 2.0]

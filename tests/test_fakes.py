@@ -193,7 +193,7 @@ async def test_raising_check_means_error_and_the_error_wait(
     assert isinstance(processor.recorder.of_type(CheckFinished)[0].error, ConnectionRefusedError)
     assert processor.checks == [0.0, 45.0]
     assert processor.network_status is CONNECTED
-    assert isinstance(processor.state.last_error, ConnectionRefusedError)
+    assert isinstance(processor.state.last_exception, ConnectionRefusedError)
 
 
 async def test_swallowed_cancellation_still_counts_as_a_timeout(
@@ -225,7 +225,7 @@ async def test_error_and_odd_return_values(
     assert outcomes(processor)[1] is AttemptOutcome.RAISED
     assert isinstance(processor.recorder.of_type(CheckFinished)[1].error, TypeError)
     assert processor.network_status is ERROR
-    assert "returned None" in str(processor.state.last_error)
+    assert "returned None" in str(processor.state.last_exception)
     await fake_clock.advance(processor.network_error_wait_time)
     assert processor.checks[-1] == retry + 60.0
 

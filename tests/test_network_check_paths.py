@@ -97,11 +97,11 @@ async def test_a_check_suspending_past_its_timeout_times_out_exactly(
     assert processor.state.retry_count == 0  # the second check connected
     assert processor.state.error_count == 1
     assert "check_network() took longer than check_network_timeout=5.0 s" in str(
-        processor.state.last_error
+        processor.state.last_exception
     )
     warnings = [r for r in caplog.records if r.name == LOGGER_NAME and r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
-        "Scripted: check_network() took longer than check_network_timeout=5.0 s"
+        "Scripted: check_network() took longer than check_network_timeout=5.0 s: timed out"
     ]
     await stop(processor)
 
@@ -178,8 +178,8 @@ async def test_a_check_returning_a_non_awaitable_is_an_error(
     processor.start(0.0)
     await asyncio.sleep(0)
     assert processor.network_status is ERROR
-    assert isinstance(processor.state.last_error, TypeError)
-    assert "can't be used in 'await' expression" in str(processor.state.last_error)
+    assert isinstance(processor.state.last_exception, TypeError)
+    assert "can't be used in 'await' expression" in str(processor.state.last_exception)
     await asyncio.sleep(60.0)
     assert processor.times("check") == [0.0, 60.0]
     await stop(processor)

@@ -98,7 +98,7 @@ def test_check_swallows_the_timeout_cancellation(caplog: pytest.LogCaptureFixtur
         # It returned CONNECTED, but only after overrunning its bound: that is a timeout.
         assert processor.network_status is NOT_CONNECTED
         assert processor.count("start_network") == 0
-        assert isinstance(processor.state.last_error, TimeoutError)
+        assert isinstance(processor.state.last_exception, TimeoutError)
         await finish(processor)
 
     run_scenario(caplog, scenario)
@@ -167,7 +167,7 @@ def test_start_network_raises(caplog: pytest.LogCaptureFixture) -> None:
             "stop_network",
             "stop_network done",
         ]
-        assert processor.state.last_error is failure
+        assert processor.state.last_exception is failure
         (record,) = error_records(caplog, "start_network() failed")
         assert record.exc_info is not None and record.exc_info[1] is failure
         await asyncio.sleep(60.0)
@@ -188,7 +188,7 @@ def test_start_network_hangs(caplog: pytest.LogCaptureFixture) -> None:
         await asyncio.sleep(2.0)
         assert processor.network_status is ERROR
         assert processor.times("stop_network") == [30.0]
-        assert "hook_timeout=30.0" in str(processor.state.last_error)
+        assert "hook_timeout=30.0" in str(processor.state.last_exception)
         await asyncio.sleep(60.0)
         assert processor.times("check") == [0.0, 90.0]
         assert processor.network_status is CONNECTED
@@ -712,7 +712,7 @@ def test_start_network_swallowing_its_timeout_still_counts_as_timed_out(
             ("stop_network done", 4.0),
         ]
         assert "start_network() took longer than hook_timeout=4.0 s" in str(
-            processor.state.last_error
+            processor.state.last_exception
         )
         await asyncio.sleep(60.0)
         assert processor.times("check") == [0.0, 64.0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import random
@@ -91,7 +92,7 @@ def test_defaults() -> None:
     assert processor.state.stats_window_size == 100
 
 
-def test_slotted_subclass_has_no_instance_dict() -> None:
+def test_processors_take_attributes_as_in_0_8_3_but_allocate_no_dict_until_one_is_set() -> None:
     class Slim(NetworkProcessor):
         __slots__ = ()
 
@@ -102,7 +103,13 @@ def test_slotted_subclass_has_no_instance_dict() -> None:
         async def check_network(self) -> NetworkStatus:
             return CONNECTED
 
-    assert not hasattr(Slim(), "__dict__")
+    slim = Slim()
+    assert gc.get_referents(slim).count({}) == 0  # no instance dict materialised yet
+    slim.tag = "db-1"  # type: ignore[attr-defined]
+    assert slim.__dict__ == {"tag": "db-1"}
+    bare = TickProcessor()
+    bare.tick = print  # type: ignore[method-assign]
+    assert bare.tick is print
 
 
 def test_rng_is_keyword_only_and_type_checked() -> None:
@@ -206,10 +213,10 @@ async def test_check_is_bounded_by_check_network_timeout(
     await fake_clock.run_until_idle()
     assert processor.network_status is NOT_CONNECTED
     assert processor.state.retry_count == 1
-    timeout = processor.state.last_error
+    timeout = processor.state.last_exception
     assert isinstance(timeout, TimeoutError)
     assert "check_network_timeout=2.5" in str(timeout)
-    assert processor.state.last_error_time == START_EPOCH + 2.5
+    assert processor.state.last_error_timestamp == START_EPOCH + 2.5
     await asyncio.sleep(2.5 + first_wait + 2.5 + second_wait + 1.0 - now())
     assert processor.times("check") == [
         0.0,
@@ -350,10 +357,10 @@ async def test_check_raising_is_logged_recorded_and_waits_error_time(
     processor.start(0.0)
     await fake_clock.run_until_idle()
     assert processor.network_status is ERROR
-    assert processor.state.last_error is boom
+    assert processor.state.last_exception is boom
     assert processor.state.error_count == 1
     assert processor.state.retry_count == 1
-    assert processor.state.last_error_time == START_EPOCH
+    assert processor.state.last_error_timestamp == START_EPOCH
     (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert record.name == LOGGER_NAME
     assert record.exc_info is not None and record.exc_info[1] is boom
@@ -404,8 +411,8 @@ async def test_bad_check_result_is_an_error_naming_the_value(
     processor.start(0.0)
     await fake_clock.run_until_idle()
     assert processor.network_status is ERROR
-    assert isinstance(processor.state.last_error, TypeError)
-    assert shown in str(processor.state.last_error)
+    assert isinstance(processor.state.last_exception, TypeError)
+    assert shown in str(processor.state.last_exception)
     assert any(shown in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     await asyncio.sleep(60.5)
     assert processor.times("check") == [0.0, 60.0]
@@ -602,8 +609,10 @@ async def test_stop_network_in_cleanup_is_bounded_by_hook_timeout(
     processor.stop()
     await processor.await_cleanup(timeout=10.0)
     assert now() == 2.5
-    assert isinstance(processor.state.last_error, TimeoutError)
-    assert "stop_network() took longer than hook_timeout=1.5 s" in str(processor.state.last_error)
+    assert isinstance(processor.state.last_exception, TimeoutError)
+    assert "stop_network() took longer than hook_timeout=1.5 s" in str(
+        processor.state.last_exception
+    )
     assert any("stop_network() failed" in r.getMessage() for r in caplog.records)
     assert other_tasks() == set()
     assert_check_loop(processor, (0, 0))
@@ -844,7 +853,7 @@ async def test_check_latencies_go_into_state(fake_clock: FakeClock) -> None:
     await asyncio.sleep(12.0)
     assert list(processor.state.execution_times) == [0.5, 1.25]
     assert processor.state.successful_count == 2
-    assert processor.state.last_success_time == START_EPOCH + 11.75
+    assert processor.state.last_success_timestamp == START_EPOCH + 11.75
     assert processor.state.max_execution_time == 1.25
     processor.stop()
     await processor.await_cleanup()

@@ -7,6 +7,11 @@ import re
 
 import pytest
 
+# In-process pytester runs drop the modules they imported; the plugin loads these lazily, so
+# keep them loaded here, or each run would build a second set of classes (Step, processors).
+import chronopype_testing._fixtures
+import chronopype_testing.strategies  # noqa: F401
+
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestDeprecationWarning")
 
 # A downstream suite: its own NetworkProcessor subclass, the public API and the plugin only.
@@ -159,7 +164,7 @@ def test_downstream_suite_day_of_outages_and_a_readable_failure(
 ) -> None:
     _ini(pytester)
     pytester.makepyfile(test_inventory=DOWNSTREAM_SUITE)
-    result = pytester.runpytest_subprocess("-s", "--strict-markers", "-p", "no:cacheprovider")
+    result = pytester.runpytest("-s", "--strict-markers", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     output = result.stdout.str()
 
@@ -207,7 +212,7 @@ def test_seed_option_ini_header_and_reproduction(pytester: pytest.Pytester) -> N
     )
 
     def run(*args: str) -> tuple[str, str]:
-        result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args)
+        result = pytester.runpytest("-s", "-p", "no:cacheprovider", *args)
         result.assert_outcomes(failed=1)
         output = result.stdout.str()
         found = re.search(r"RANDOMNESS (\S+) (\S+)", output)
@@ -227,10 +232,73 @@ def test_seed_option_ini_header_and_reproduction(pytester: pytest.Pytester) -> N
     assert from_ini == seeded
     assert "chronopype seed: 1234" in output
 
-    _ini(pytester, extra="chronopype_seed = lots")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    random_seed, output = run("--chronopype-seed=random")
+    header = re.search(
+        r"chronopype seed: (\d+) \(random; re-run with --chronopype-seed=\1\)", output
+    )
+    assert header is not None, output
+    picked = header.group(1)
+    assert f"chronopype seed: {picked} (re-run with --chronopype-seed={picked})" in output
+    replayed, _ = run(f"--chronopype-seed={picked}")
+    assert replayed == random_seed
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "message"),
+    [
+        ("chronopype_seed = lots", (), "ini option chronopype_seed must be an integer or "
+         "'random', got 'lots'"),
+        ("", ("--chronopype-seed=1.5",), "--chronopype-seed must be an integer or 'random', "
+         "got '1.5'"),
+    ],
+    ids=["ini", "option"],
+)
+def test_a_bad_seed_is_one_usage_error_at_start_up(
+    pytester: pytest.Pytester, ini: str, args: tuple[str, ...], message: str
+) -> None:
+    _ini(pytester, extra=ini)
+    pytester.makepyfile("def test_unrelated():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*chronopype_seed must be an integer, got 'lots'*"])
+    result.stderr.fnmatch_lines([f"*{message}*"])
+    assert "test_unrelated" not in result.stdout.str()  # nothing ran, nothing failed
+
+
+SEEDED_FILE = """
+import asyncio
+
+from chronopype.processors.events import WaitScheduled
+from chronopype_testing import Step
+
+async def test_{name}(fake_network_processor, chronopype_rng):
+    processor = fake_network_processor([Step.not_connected(times=3)])
+    await asyncio.sleep(20)
+    delays = [round(w.delay, 12) for w in processor.recorder.of_type(WaitScheduled)]
+    assert False, f"SEEDED {name} {{delays}} {{chronopype_rng.random()!r}}"
+"""
+
+
+def _seeded_outcomes(pytester: pytest.Pytester, *args: str) -> tuple[dict[str, str], set[str]]:
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+    result.assert_outcomes(failed=4)
+    text = result.stdout.str()
+    found = dict(re.findall(r"SEEDED (\w+) (\[.*?\] \S+?)['\"]?$", text, re.MULTILINE))
+    seeds = set(re.findall(r"chronopype seed: (\d+) \(re-run", text))
+    assert len(found) == 4, text
+    return found, seeds
+
+
+def test_xdist_workers_run_under_the_same_seed(pytester: pytest.Pytester) -> None:
+    _ini(pytester)
+    for name in ("a", "b", "c", "d"):
+        pytester.makepyfile(**{f"test_{name}": SEEDED_FILE.format(name=name)})
+    serial, serial_seeds = _seeded_outcomes(pytester, "--chronopype-seed=99")
+    parallel, parallel_seeds = _seeded_outcomes(pytester, "--chronopype-seed=99", "-n", "2")
+    assert parallel == serial
+    assert serial_seeds == parallel_seeds == {"99"}
+    # A random seed is picked once, by the controller, and every worker uses it.
+    _, random_seeds = _seeded_outcomes(pytester, "--chronopype-seed=random", "-n", "2")
+    assert len(random_seeds) == 1, random_seeds
 
 
 @pytest.mark.parametrize(
@@ -248,14 +316,14 @@ def test_fake_network_processor_fixture_fails_leaks_and_broken_pairing(
 ) -> None:
     _ini(pytester, mode)
     pytester.makepyfile(FAKE_TESTS.format(mark=mark))
-    result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider", *flags)
+    result = pytester.runpytest("--strict-markers", "-p", "no:cacheprovider", *flags)
     # Failures of the tests themselves, not errors at teardown, not a broken session.
     result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines(
         [
             "*chronopype cleanup after the test body:",
-            "fake_network_processor #1 (<FakeNetworkProcessor STOPPED *) leaked 1 task(s) "
-            "after await_cleanup(): stray background task",
+            "1 task(s) started during the test are still pending after fake_network_processor "
+            "#1 stopped and cleaned up: stray background task",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -273,7 +341,8 @@ def test_fake_network_processor_fixture_fails_leaks_and_broken_pairing(
 
 
 def test_fixtures_are_documented_and_markers_strict(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
+    _ini(pytester)
+    result = pytester.runpytest("--fixtures", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(
         [
             "fake_network_processor -- *",
@@ -284,3 +353,212 @@ def test_fixtures_are_documented_and_markers_strict(pytester: pytest.Pytester) -
         ["transition_recorder -- *", "*Factory: ``transition_recorder(processor)`` attaches*"]
     )
     result.stdout.fnmatch_lines(["chronopype_rng -- *", "*derived from ``--chronopype-seed``*"])
+
+
+# A user's own processors: one correct, and one for each way the safety net must catch.
+MANAGED_SUITE = '''
+import asyncio
+import logging
+
+import pytest
+
+from chronopype import NetworkProcessor, NetworkStatus
+
+
+class Inventory(NetworkProcessor):
+    """Opens a session on start_network and keeps a reader task while connected."""
+
+    def __init__(self, *, rng, leak_reader=False):
+        super().__init__(rng=rng)
+        self.leak_reader = leak_reader
+        self.reader = None
+        self.sessions = 0
+
+    @classmethod
+    def logger(cls):
+        return logging.getLogger("inventory")
+
+    async def check_network(self):
+        return NetworkStatus.CONNECTED
+
+    async def start_network(self):
+        self.sessions += 1
+        self.reader = asyncio.get_running_loop().create_task(
+            asyncio.Event().wait(), name="Inventory reader"
+        )
+
+    async def stop_network(self):
+        self.sessions -= 1
+        if not self.leak_reader:
+            self.reader.cancel()
+
+
+{mark}
+async def test_correct(managed_processor, chronopype_rng):
+    service = managed_processor(Inventory(rng=chronopype_rng))  # started by the fixture
+    assert service.state.is_active
+    await service.wait_for_status(NetworkStatus.CONNECTED, timeout=1)
+    await asyncio.sleep(3600)
+    assert service.sessions == 1
+
+
+{mark}
+async def test_correct_started_and_stopped_by_the_test(managed_processor, chronopype_rng):
+    service = Inventory(rng=chronopype_rng)
+    service.start(0.0)
+    managed_processor(service)
+    await asyncio.sleep(60)
+    service.stop()
+    await service.await_cleanup()
+
+
+{mark}
+async def test_left_running(managed_processor, chronopype_rng):
+    service = Inventory(rng=chronopype_rng)
+    service.start(0.0)  # the test starts it, so the test must stop it ... and forgets
+    managed_processor(service)
+    await asyncio.sleep(60)
+
+
+{mark}
+async def test_leaked_task(managed_processor, chronopype_rng):
+    managed_processor(Inventory(rng=chronopype_rng, leak_reader=True))
+    await asyncio.sleep(60)
+
+
+{mark}
+async def test_broken_pairing(managed_processor, chronopype_rng):
+    service = managed_processor(Inventory(rng=chronopype_rng))
+    await asyncio.sleep(60)
+    await service.stop_network()  # behind the processor's back: its own stop pairs again
+
+
+{mark}
+async def test_not_a_processor(managed_processor):
+    managed_processor(object())
+'''
+
+
+@pytest.mark.parametrize(
+    ("mode", "mark"), [("auto", ""), ("strict", ""), ("strict", "@pytest.mark.asyncio")]
+)
+def test_managed_processor_catches_what_a_users_processor_gets_wrong(
+    pytester: pytest.Pytester, mode: str, mark: str
+) -> None:
+    _ini(pytester, mode)
+    pytester.makepyfile(test_inventory=MANAGED_SUITE.format(mark=mark))
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-rf")
+    result.assert_outcomes(passed=2, failed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_left_running*",
+            "*chronopype cleanup after the test body:",
+            "managed_processor #1 (<*Inventory*>) was still running when the test ended: the "
+            "test started it, so the test must stop() it (and await await_cleanup()); the "
+            "safety net stopped it",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_leaked_task*",
+            "*chronopype cleanup after the test body:",
+            "1 task(s) started during the test are still pending after managed_processor #1 "
+            "stopped and cleaned up: Inventory reader",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_broken_pairing*",
+            "*chronopype cleanup after the test body:",
+            "managed_processor #1 (*): stop_network() call #2 at loop time 60.0 ran without "
+            "a start_network() to pair with",
+            "managed_processor #1 (*): start_network() ran 1 time(s) but stop_network() "
+            "2 time(s)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*TypeError: managed_processor() takes a NetworkProcessor, got object*"]
+    )
+    text = result.stdout.str()
+    assert "Task was destroyed" not in text + result.stderr.str()
+    # The correct tests report nothing, and nothing leaks from the failing ones.
+    assert text.count("chronopype cleanup after the test body:") == 3
+
+
+def test_fixture_factory_types_are_exported_for_annotations() -> None:
+    import chronopype_testing
+    from chronopype_testing import _fixtures
+
+    for name in (
+        "FakeNetworkProcessorFactory",
+        "ManagedProcessorFactory",
+        "TransitionRecorderFactory",
+        "HookFault",
+    ):
+        assert name in chronopype_testing.__all__
+        assert getattr(chronopype_testing, name) is not None
+    assert chronopype_testing.ManagedProcessorFactory is _fixtures.ManagedProcessorFactory
+
+
+def test_the_readme_testing_section_example_runs(pytester: pytest.Pytester) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    example = next(block for block in blocks if block.startswith("# test_inventory.py"))
+    _ini(pytester)
+    pytester.makepyfile(test_inventory=example)
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    # The comment is true: without the cancel, managed_processor reports the leak.
+    pytester.makepyfile(
+        test_inventory=example.replace("self.reader.cancel()", "pass")
+    )
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", "-k", "reconnects")
+    result.assert_outcomes(failed=1, deselected=2)
+    result.stdout.fnmatch_lines(
+        [  # one reader per connection: before and after the outage
+            "2 task(s) started during the test are still pending after managed_processor #1 "
+            "stopped and cleaned up: Task-*, Task-*"
+        ]
+    )
+
+
+def test_managed_processor_reports_an_illegal_transition(pytester: pytest.Pytester) -> None:
+    _ini(pytester)
+    pytester.makepyfile(
+        test_broken="""
+        import asyncio
+        import logging
+
+        from chronopype import NetworkProcessor, NetworkStatus
+
+
+        class JumpsToError(NetworkProcessor):
+            @classmethod
+            def logger(cls):
+                return logging.getLogger("broken")
+
+            async def check_network(self):
+                return NetworkStatus.CONNECTED
+
+            def on_connected(self):
+                super().on_connected()
+                self._set_status(NetworkStatus.ERROR)  # the defect (a private shortcut)
+
+
+        async def test_broken(managed_processor, chronopype_rng):
+            managed_processor(JumpsToError(rng=chronopype_rng))
+            await asyncio.sleep(1)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*chronopype cleanup after the test body:",
+            # As a status change (a core that makes it) or a refused one (a core that won't).
+            "managed_processor #1 (<*JumpsToError*>): *at loop time 0.0: "
+            "CONNECTED -> ERROR is not a legal transition",
+        ]
+    )

@@ -253,9 +253,11 @@ async def test_service_that_never_answers_ends_in_a_timeout(
         ],
     )
     assert processor.hook_calls == []  # never connected, so nothing to pair
-    assert isinstance(processor.state.last_error, TimeoutError)
+    assert isinstance(processor.state.last_exception, TimeoutError)
     wall_at_zero = fake_clock.time() - fake_clock.monotonic()
-    assert processor.state.last_error_time == pytest.approx(wall_at_zero + 2.0, rel=0, abs=1e-6)
+    assert processor.state.last_error_timestamp == pytest.approx(
+        wall_at_zero + 2.0, rel=0, abs=1e-6
+    )
     timeouts = [r for r in caplog.records if "longer than check_network_timeout=2.0" in r.message]
     assert len(timeouts) == 1
     # The service heard both pings, and both checks closed their connections on the way out.

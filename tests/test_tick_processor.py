@@ -52,10 +52,28 @@ def test_record_execution_stamps_current_timestamp() -> None:
     processor = TickProcessor()
     processor.start(100.0)
     processor.record_execution(0.5)
-    assert processor.state.last_success_time == 100.0
+    assert processor.state.last_success_timestamp == 100.0
     assert processor.state.successful_count == 1
     error = RuntimeError("x")
     processor.record_error(error, 101.0)
-    assert processor.state.last_error is error
-    assert processor.state.last_error_time == 101.0
+    assert processor.state.last_exception is error
+    assert processor.state.last_error_timestamp == 101.0
     assert processor.state.consecutive_errors == 1
+
+
+async def test_pause_and_resume_toggle_is_active_as_in_0_8_3() -> None:
+    from chronopype.clocks import BacktestClock, ClockConfig, ClockMode
+
+    clock = BacktestClock(ClockConfig(ClockMode.BACKTEST, end_time=3.0))
+    processor = TickProcessor()
+    clock.add_processor(processor)
+    async with clock:
+        assert processor.state.is_active
+        clock.pause_processor(processor)
+        assert not processor.state.is_active
+        await clock.step()
+        clock.resume_processor(processor)
+        assert processor.state.is_active
+        await clock.step()
+    assert not processor.state.is_active
+    assert processor.state.successful_count == 1  # not ticked while paused

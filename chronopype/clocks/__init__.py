@@ -7,7 +7,23 @@ from chronopype.clocks.errors import ClockContextError, ClockError, ProcessorTim
 from chronopype.clocks.events import ClockEvent, ClockStartEvent, ClockStopEvent, ClockTickEvent
 from chronopype.clocks.realtime import RealtimeClock
 
+# Which clock class implements each mode (0.8.3's registry, kept for its users).
+CLOCK_REGISTRY: dict[ClockMode, type[BaseClock]] = {
+    ClockMode.BACKTEST: BacktestClock,
+    ClockMode.REALTIME: RealtimeClock,
+}
+
+
+def get_clock_class(mode: ClockMode) -> type[BaseClock]:
+    """The clock class for ``mode``; ValueError if no clock implements it."""
+    try:
+        return CLOCK_REGISTRY[mode]
+    except (KeyError, TypeError):
+        raise ValueError(f"No clock implementation found for mode: {mode!r}") from None
+
+
 __all__ = [
+    "CLOCK_REGISTRY",
     "BacktestClock",
     "BaseClock",
     "ClockConfig",
@@ -22,4 +38,5 @@ __all__ = [
     "ProcessorStats",
     "ProcessorTimeoutError",
     "RealtimeClock",
+    "get_clock_class",
 ]

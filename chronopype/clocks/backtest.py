@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from chronopype.clocks.base import BaseClock, ErrorCallback, check_time, grid_index
 from chronopype.clocks.config import ClockConfig, ClockMode
-from chronopype.clocks.errors import ClockError
+from chronopype.clocks.errors import ClockContextError, ClockError, ClockValueError
 
 __all__ = ["BacktestClock"]
 
@@ -27,7 +27,9 @@ class BacktestClock(BaseClock):
     (``run_til``, ``step_to``, ``fast_forward``) is stamped exactly as given.
 
     Execution times recorded in processor statistics are CPU-side costs measured with
-    ``time.perf_counter()``: simulated time does not pass during a tick.
+    ``time.perf_counter()``: simulated time does not pass during a tick. For the same reason a
+    failed tick is retried at once (after yielding to the event loop), never after a real
+    backoff sleep: ``retry_backoff`` only matters to a realtime clock.
     """
 
     __slots__ = ("_final_index", "_final_timestamp")
@@ -43,7 +45,9 @@ class BacktestClock(BaseClock):
     ) -> None:
         super().__init__(config, error_callback, retry_backoff=retry_backoff)
         if config.end_time == 0:
-            raise ValueError("BacktestClock needs config.end_time (0 means no end)")
+            raise ClockValueError(
+                "end_time must be set for backtest mode (config.end_time is 0, meaning no end)"
+            )
         index, on_grid = grid_index(config.start_time, config.tick_size, config.end_time)
         self._final_index = index
         self._final_timestamp = (
@@ -54,7 +58,19 @@ class BacktestClock(BaseClock):
     def _origin_timestamp(self) -> float:
         return self._config.start_time
 
-    def _target(self, name: str, target_time: object) -> tuple[int, float]:
+    def _retry_wait(self, backoff: float) -> float:
+        return 0.0
+
+    def _move_idle_timestamp(self, timestamp: float) -> None:
+        """Set the timestamp outside a context (``ClockRuntime.backtest_til``); forward only.
+        The next ``async with`` starts over at ``start_time``."""
+        if self._in_context:
+            raise ClockError("the timestamp moves by ticking inside a context")
+        self._current_timestamp = max(self._current_timestamp, timestamp)
+
+    def _target(
+        self, name: str, target_time: object, action: str = "run"
+    ) -> tuple[int, float]:
         """Grid index and stamp of the last tick at or before ``target_time``."""
         t = check_time(name, target_time)
         if t < self._current_timestamp:
@@ -64,7 +80,10 @@ class BacktestClock(BaseClock):
         config = self._config
         index, on_grid = grid_index(config.start_time, config.tick_size, t)
         if index > self._final_index:
-            raise ClockError(f"{name} ({t!r}) is past end_time ({config.end_time!r})")
+            raise ClockValueError(
+                f"Cannot {action} past end_time in backtest mode: {name} ({t!r}) is past "
+                f"end_time ({config.end_time!r})"
+            )
         if index == self._final_index:
             return index, self._final_timestamp
         return index, (t if on_grid else config.start_time + index * config.tick_size)
@@ -82,7 +101,7 @@ class BacktestClock(BaseClock):
         if isinstance(n, bool) or not isinstance(n, int):
             raise TypeError(f"n must be an int >= 1, got {n!r}")
         if n < 1:
-            raise ValueError(f"n must be an int >= 1, got {n}")
+            raise ClockValueError(f"n must be an int >= 1, got {n}")
         index = self._tick_index + n
         if index > self._final_index:
             raise ClockError(
@@ -105,10 +124,16 @@ class BacktestClock(BaseClock):
 
     async def fast_forward(self, seconds: float) -> None:
         """Tick through the next ``seconds`` of simulated time."""
+        if not self._in_context:
+            raise ClockContextError(
+                "Fast forward can only be used within a context (`async with clock:`)"
+            )
         span = check_time("seconds", seconds)
         if span < 0:
             raise ValueError(f"seconds must be >= 0, got {span!r}")
-        await self._advance(*self._target("seconds", self._current_timestamp + span))
+        await self._advance(
+            *self._target("seconds", self._current_timestamp + span, "fast forward")
+        )
 
     async def _advance(self, last_index: int, last_timestamp: float) -> None:
         self._begin_run()

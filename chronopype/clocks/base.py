@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import types
 import weakref
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
+from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict
 
+from chronopype.clocks._grid import grid_index, grid_time
+from chronopype.clocks._publishing import ClockPublisher
 from chronopype.clocks.config import ClockConfig, ClockMode
-from chronopype.clocks.errors import ClockContextError, ClockError, ProcessorTimeoutError
+from chronopype.clocks.errors import (
+    ClockContextError,
+    ClockError,
+    ClockValueError,
+    ProcessorTimeoutError,
+)
 from chronopype.clocks.events import (
     ClockStartEvent,
     ClockStopEvent,
@@ -23,7 +32,7 @@ from chronopype.clocks.events import (
 )
 from chronopype.processors import ProcessorState, TickProcessor
 
-__all__ = ["BaseClock", "ErrorCallback", "ProcessorStats"]
+__all__ = ["BaseClock", "ErrorCallback", "ProcessorStats", "grid_index", "grid_time"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +44,15 @@ _OWNERS: weakref.WeakKeyDictionary[TickProcessor, weakref.ref[BaseClock]] = (
     weakref.WeakKeyDictionary()
 )
 
-# A grid index within this relative distance of an integer is that integer: it absorbs the
-# rounding of (t - start) / tick_size without merging distinct ticks.
-_GRID_TOLERANCE = 1e-9
-
-
 class ProcessorStats(TypedDict):
     """A snapshot of one processor's statistics, read from its ``state``.
 
-    Counts cover the processor's whole life; the execution-time figures cover the last
-    ``stats_window_size`` executions. Times of errors and successes are tick timestamps.
+    The keys of chronopype 0.8.3 keep their types and meanings (``error_rate`` a percentage,
+    ``last_error`` a message, ``*_time`` datetimes, ``std_dev_execution_time`` the sample
+    deviation); the richer values have keys of their own (``last_exception``,
+    ``*_timestamp`` epoch floats). Counts cover the processor's whole life; the execution-time
+    figures cover the last ``stats_window_size`` executions. Error and success times are tick
+    timestamps.
     """
 
     total_ticks: int
@@ -59,10 +67,13 @@ class ProcessorStats(TypedDict):
     max_execution_time: float
     std_dev_execution_time: float
     p95_execution_time: float
-    last_error: BaseException | None
-    last_error_time: float | None
-    last_success_time: float | None
-    last_timestamp: float
+    last_error: str | None
+    last_exception: BaseException | None
+    last_error_time: datetime | None
+    last_error_timestamp: float | None
+    last_success_time: datetime | None
+    last_success_timestamp: float | None
+    last_timestamp: float | None
     is_active: bool
     is_paused: bool
 
@@ -91,18 +102,6 @@ class _Entry:
         self.started = False
 
 
-def grid_index(start: float, tick_size: float, t: float) -> tuple[int, bool]:
-    """The index of the last grid point ``start + k * tick_size`` at or before ``t``.
-
-    The flag tells whether ``t`` itself is (within rounding) that grid point.
-    """
-    ratio = (t - start) / tick_size
-    nearest = round(ratio)
-    if abs(ratio - nearest) <= _GRID_TOLERANCE * max(1.0, abs(ratio)):
-        return nearest, True
-    return math.floor(ratio), False
-
-
 def check_time(name: str, value: object, *, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number of seconds, got {value!r}")
@@ -112,7 +111,7 @@ def check_time(name: str, value: object, *, allow_inf: bool = False) -> float:
     return number
 
 
-class BaseClock(ABC):
+class BaseClock(ClockPublisher, ABC):
     """Drives registered processors tick by tick.
 
     **Registry.** The clock's registry is the only record of which processors exist and which
@@ -123,12 +122,17 @@ class BaseClock(ABC):
 
     **Failures.** A tick that raises (or, for processors that override ``async_tick``, runs
     longer than ``processor_timeout``; a plain synchronous ``tick`` cannot be interrupted) is
-    retried up to ``max_retries`` times, with a backoff of ``retry_backoff * 2**(n - 1)``
-    seconds before retry n, slept on the event loop (so it is virtual under a fake clock).
-    Then the processor's own exception (or a :class:`ProcessorTimeoutError` for a timeout the
-    clock imposed) is recorded with ``processor.record_error(exc, tick_timestamp)``, passed to
-    ``error_callback(processor, exc)``, and the tick goes on with the next processor. With
-    ``config.fail_fast`` the exception is raised out of the run instead, after being recorded.
+    retried up to ``max_retries`` times: a realtime clock waits ``retry_backoff * 2**(n - 1)``
+    seconds (at most one ``tick_size``) on the event loop before retry n, a backtest clock
+    retries at once. Then the processor's own exception (or a :class:`ProcessorTimeoutError`
+    for a timeout the clock imposed) is recorded with ``processor.record_error(exc,
+    tick_timestamp)``, passed to ``error_callback(processor, exc)``, and the tick goes on with
+    the next processor. With ``config.fail_fast`` the tick still ticks every processor due,
+    counts and publishes, and then the first such exception is raised out of the run.
+    ``state.retry_count`` counts the failed attempts of a tick being retried.
+
+    **Events** go to ``subscribe()`` callbacks and, with eventspype installed, to the
+    eventspype subscribers of ``start_publication``/``tick_publication``/``stop_publication``.
 
     **Statistics** live in each processor's ``state``: the clock sets
     ``state.last_timestamp`` before each tick and calls ``record_execution(seconds)`` after a
@@ -139,8 +143,9 @@ class BaseClock(ABC):
     ``await_cleanup()`` if they have one, and sends exactly one :class:`ClockStopEvent`.
     """
 
+    # Slots for speed; instances still take new attributes (as 0.8.3's did): the publisher
+    # base class has no __slots__, so they have a __dict__ (and __weakref__) too.
     __slots__ = (
-        "__weakref__",
         "_closed",
         "_config",
         "_current_timestamp",
@@ -174,15 +179,16 @@ class BaseClock(ABC):
         if not isinstance(config, ClockConfig):
             raise TypeError(f"config must be a ClockConfig, got {config!r}")
         if config.clock_mode is not self.MODE:
-            raise ValueError(
-                f"{type(self).__name__} needs config.clock_mode={self.MODE}, "
-                f"got {config.clock_mode}"
+            raise ClockValueError(
+                f"{type(self).__name__} requires {self.MODE.name} mode, "
+                f"got config.clock_mode={config.clock_mode}"
             )
         if error_callback is not None and not callable(error_callback):
             raise TypeError(f"error_callback must be callable, got {error_callback!r}")
         backoff = check_time("retry_backoff", retry_backoff)
         if backoff < 0:
             raise ValueError(f"retry_backoff must be >= 0, got {backoff!r}")
+        ClockPublisher.__init__(self)
         self._config = config
         self._error_callback = error_callback
         self._retry_backoff = backoff
@@ -236,9 +242,15 @@ class BaseClock(ABC):
         return self._tick_counter
 
     @property
-    def processors(self) -> tuple[TickProcessor, ...]:
-        """Every registered processor, paused or not, in registration order."""
-        return tuple(self._entries)
+    def processors(self) -> list[TickProcessor]:
+        """Every registered processor, paused or not, in registration order (a new list:
+        changing it does not change the registry)."""
+        return list(self._entries)
+
+    @property
+    def processor_states(self) -> dict[TickProcessor, ProcessorState]:
+        """Each registered processor's (live) ``state``."""
+        return {processor: entry.state for processor, entry in self._entries.items()}
 
     @property
     def is_in_context(self) -> bool:
@@ -276,7 +288,7 @@ class BaseClock(ABC):
             raise ClockError(f"{processor!r} is already registered with this clock")
         if owner is not None:
             raise ClockError(
-                f"{processor!r} is registered with another clock; remove it there first"
+                f"{processor!r} is already registered to another clock; remove it there first"
             )
         entry = _Entry(processor)
         window = self._config.stats_window_size
@@ -287,7 +299,9 @@ class BaseClock(ABC):
             try:
                 processor.start(self._current_timestamp)
             except Exception as exc:
-                raise ClockError(f"failed to start {processor!r}; not registered") from exc
+                raise ClockError(
+                    f"Failed to start processor {processor!r}; not registered"
+                ) from exc
             entry.started = True
         self._entries[processor] = entry
         _OWNERS[processor] = weakref.ref(self)
@@ -354,15 +368,27 @@ class BaseClock(ABC):
             error_rate=state.error_rate,
             avg_execution_time=state.avg_execution_time,
             max_execution_time=state.max_execution_time,
-            std_dev_execution_time=state.std_execution_time,
+            std_dev_execution_time=state.std_dev_execution_time,
             p95_execution_time=state.percentile(95),
             last_error=state.last_error,
+            last_exception=state.last_exception,
             last_error_time=state.last_error_time,
+            last_error_timestamp=state.last_error_timestamp,
             last_success_time=state.last_success_time,
+            last_success_timestamp=state.last_success_timestamp,
             last_timestamp=state.last_timestamp,
             is_active=state.is_active,
             is_paused=entry.paused,
         )
+
+    def get_processor_performance(self, processor: TickProcessor) -> tuple[float, float, float]:
+        """(average, sample standard deviation, 95th percentile) of the processor's execution
+        times in seconds; zeros if it is not registered or has none."""
+        entry = self._entries.get(processor)
+        if entry is None or not entry.state.execution_times:
+            return 0.0, 0.0, 0.0
+        state = entry.state
+        return state.avg_execution_time, state.std_dev_execution_time, state.percentile(95)
 
     def get_lagging_processors(self, threshold: float) -> list[TickProcessor]:
         """Registered processors whose average execution time exceeds ``threshold`` seconds."""
@@ -384,12 +410,38 @@ class BaseClock(ABC):
     def _origin_timestamp(self) -> float:
         """The timestamp a context starts at: tick k falls at origin + k * tick_size."""
 
-    def _enter_loop(self, loop: asyncio.AbstractEventLoop) -> None:  # noqa: B027
+    def _enter_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Hook for subclasses that need the running loop (e.g. to measure with it)."""
+
+    def _start_registered(self, origin: float) -> None:
+        """Start every registered processor that is not started yet.
+
+        The registry is never iterated while a processor runs: ``start()`` (or a listener it
+        notifies) may add or remove processors. Each pass works on a snapshot and skips
+        entries unregistered since; processors registered meanwhile are started by the next
+        pass, so the loop ends when every registered processor has been started.
+        """
+        while True:
+            pending = [entry for entry in self._entries.values() if not entry.started]
+            if not pending:
+                return
+            for entry in pending:
+                if self._entries.get(entry.processor) is not entry or entry.started:
+                    continue  # removed (or started) by a callback meanwhile
+                try:
+                    entry.processor.start(origin)
+                except Exception as exc:
+                    raise ClockError(f"Failed to start processor {entry.processor!r}") from exc
+                entry.started = True
+                if entry.paused:
+                    try:
+                        entry.processor.pause()
+                    except Exception as exc:
+                        raise ClockError(f"failed to pause {entry.processor!r}") from exc
 
     async def __aenter__(self) -> Self:
         if self._in_context:
-            raise ClockContextError("the clock is already inside an `async with` block")
+            raise ClockContextError("Clock is already in a context (`async with` block)")
         self._enter_loop(asyncio.get_running_loop())
         origin = self._origin_timestamp()
         self._origin = origin
@@ -398,27 +450,20 @@ class BaseClock(ABC):
         self._tick_counter = 0
         self._closed = False
         self._stop_requested = False
-        started: list[_Entry] = []
-        for entry in self._entries.values():
-            try:
-                entry.processor.start(origin)
-                entry.started = True
-                started.append(entry)
-                if entry.paused:
-                    entry.processor.pause()
-            except Exception as exc:
-                for done in started:
-                    done.started = False
-                    try:
-                        done.processor.stop()
-                    except Exception:
-                        logger.exception("%r raised from stop() while unwinding", done.processor)
-                raise ClockError(f"failed to start {entry.processor!r}") from exc
+        try:
+            self._start_registered(origin)
+        except BaseException:
+            # Stop everything that was started, including processors a callback registered
+            # (and that were started) while the others were starting.
+            await self._stop_processors(None)
+            raise
         self._in_context = True
         self._schedule_dirty = True
-        self._events.publish(
-            ClockStartEvent(timestamp=origin, mode=self.MODE, tick_size=self._config.tick_size)
+        start_event = ClockStartEvent(
+            timestamp=origin, mode=self.MODE, tick_size=self._config.tick_size
         )
+        self._events.publish(start_event)
+        self._publish_event(start_event)
         return self
 
     async def __aexit__(
@@ -428,7 +473,7 @@ class BaseClock(ABC):
         traceback: TracebackType | None,
     ) -> None:
         if not self._in_context:
-            raise ClockContextError("the clock is not inside an `async with` block")
+            raise ClockContextError("Clock is not in a context (`async with` block)")
         try:
             await self._close(None, exc)
         finally:
@@ -459,13 +504,17 @@ class BaseClock(ABC):
             await self._stop_run(deadline)
             await self._stop_processors(deadline)
         finally:
-            self._events.publish(
-                ClockStopEvent(
-                    timestamp=self._current_timestamp,
-                    total_ticks=self._tick_counter,
-                    error=error,
-                )
+            stop_event = ClockStopEvent(
+                timestamp=self._current_timestamp,
+                total_ticks=self._tick_counter,
+                final_states={
+                    processor: entry.state.model_copy()
+                    for processor, entry in self._entries.items()
+                },
+                error=error,
             )
+            self._events.publish(stop_event)
+            self._publish_event(stop_event)
 
     async def _stop_run(self, deadline: float | None) -> None:
         run_task, run_done = self._run_task, self._run_done
@@ -482,16 +531,23 @@ class BaseClock(ABC):
             run_task.cancel()
 
     async def _stop_processors(self, deadline: float | None) -> None:
-        for entry in self._entries.values():
-            if not entry.started:
-                continue
-            entry.started = False
-            if hasattr(entry.processor, "await_cleanup"):
-                self._to_clean_up.append(entry.processor)
-            try:
-                entry.processor.stop()
-            except Exception:
-                logger.exception("%r raised from stop()", entry.processor)
+        # As in _start_registered: snapshots, never the live registry, while stop() runs; a
+        # callback may remove processors (remove_processor stops them) or add some (they are
+        # not started once the clock is closing, and so need no stop).
+        while True:
+            started = [entry for entry in self._entries.values() if entry.started]
+            if not started:
+                break
+            for entry in started:
+                if not entry.started:
+                    continue  # stopped by remove_processor from a callback meanwhile
+                entry.started = False
+                if hasattr(entry.processor, "await_cleanup"):
+                    self._to_clean_up.append(entry.processor)
+                try:
+                    entry.processor.stop()
+                except Exception:
+                    logger.exception("%r raised from stop()", entry.processor)
         to_clean_up, self._to_clean_up = self._to_clean_up, []
         if not to_clean_up:
             return
@@ -535,11 +591,13 @@ class BaseClock(ABC):
 
     def _begin_run(self) -> None:
         if not self._in_context:
-            raise ClockContextError("runs need `async with clock:` around them")
+            raise ClockContextError(
+                "Clock must be started in a context: runs need `async with clock:` around them"
+            )
         if self._closed:
             raise ClockError("the clock was shut down")
         if self._run_task is not None:
-            raise ClockError("the clock is already running")
+            raise ClockError("Clock is already running")
         self._run_task = asyncio.current_task()
         self._run_done = asyncio.get_running_loop().create_future()
         self._stop_requested = False
@@ -572,13 +630,19 @@ class BaseClock(ABC):
         self._schedule_dirty = False
 
     async def _tick(self, timestamp: float) -> None:
-        """Tick every scheduled processor at ``timestamp``, then send the tick event."""
+        """Tick every scheduled processor at ``timestamp``, then send the tick event.
+
+        With ``fail_fast``, a processor that gives up does not stop the tick: every processor
+        due is ticked (in either mode), the tick counts and its event is sent, and then the
+        first give-up error is raised.
+        """
         if self._schedule_dirty:
             self._refresh_schedule()
         schedule = self._schedule
         self._current_timestamp = timestamp
+        failure: BaseException | None = None
         if self._config.concurrent_processors:
-            await self._tick_concurrently(schedule, timestamp)
+            failure = await self._tick_concurrently(schedule, timestamp)
         else:
             measure = self._measure
             for entry in schedule:
@@ -587,41 +651,53 @@ class BaseClock(ABC):
                 entry.state.last_timestamp = timestamp
                 sync_tick = entry.sync_tick
                 if sync_tick is None:
-                    await self._tick_entry(entry, timestamp)
-                    continue
-                started = measure()
-                try:
-                    sync_tick(timestamp)
-                except Exception as exc:
-                    await self._retry(entry, timestamp, exc)
-                    continue
-                entry.record_execution(measure() - started)
+                    error = await self._tick_entry(entry, timestamp)
+                else:
+                    started = measure()
+                    try:
+                        sync_tick(timestamp)
+                    except Exception as exc:
+                        error = await self._retry(entry, timestamp, exc)
+                    else:
+                        entry.record_execution(measure() - started)
+                        continue
+                if failure is None:
+                    failure = error
         self._tick_counter += 1
-        if self._events.has_subscribers(ClockTickEvent):
-            self._events.publish(
-                ClockTickEvent(
-                    timestamp=timestamp,
-                    tick_counter=self._tick_counter,
-                    processors=tuple(entry.processor for entry in schedule if entry.scheduled),
-                )
+        if self._events.has_subscribers(ClockTickEvent) or self._wants(ClockTickEvent):
+            event = ClockTickEvent(
+                timestamp=timestamp,
+                tick_counter=self._tick_counter,
+                processors=[entry.processor for entry in schedule if entry.scheduled],
             )
+            self._events.publish(event)
+            self._publish_event(event)
+        if failure is not None:
+            raise failure
 
-    async def _tick_concurrently(self, schedule: tuple[_Entry, ...], timestamp: float) -> None:
+    async def _tick_concurrently(
+        self, schedule: tuple[_Entry, ...], timestamp: float
+    ) -> BaseException | None:
         due = [entry for entry in schedule if entry.scheduled]
         for entry in due:
             entry.state.last_timestamp = timestamp
         results = await asyncio.gather(
             *(self._tick_entry(entry, timestamp) for entry in due), return_exceptions=True
         )
-        # Every processor finished its tick (and its retries) before a fail_fast error is raised.
+        failure: BaseException | None = None
         for result in results:
             if isinstance(result, BaseException):
-                raise result
+                raise result  # not a give-up (those are returned): a cancellation
+            if failure is None:
+                failure = result
+        return failure
 
-    async def _tick_entry(self, entry: _Entry, timestamp: float) -> None:
+    async def _tick_entry(self, entry: _Entry, timestamp: float) -> BaseException | None:
+        """Tick with retries; returns the give-up error when ``fail_fast`` wants it raised."""
         error = await self._attempt(entry, timestamp)
-        if error is not None:
-            await self._retry(entry, timestamp, error)
+        if error is None:
+            return None
+        return await self._retry(entry, timestamp, error)
 
     async def _attempt(self, entry: _Entry, timestamp: float) -> BaseException | None:
         """Tick once; return the failure instead of raising it."""
@@ -634,11 +710,22 @@ class BaseClock(ABC):
             except Exception as exc:
                 return exc
         else:
+            # Run async_tick to its first suspension first: one that finishes without
+            # suspending (most do) cannot be timed out by the loop and needs no timer.
+            try:
+                call = entry.processor.async_tick(timestamp)
+                coro = call if type(call) is _CoroutineType else _awaiting(call)
+                pending = coro.send(None)
+            except StopIteration:
+                entry.record_execution(measure() - started)
+                return None
+            except Exception as exc:
+                return exc
             limit = self._config.processor_timeout
             scope = asyncio.timeout(limit)
             try:
                 async with scope:
-                    await entry.processor.async_tick(timestamp)
+                    await _resume(coro, pending)
             except TimeoutError as exc:
                 if not scope.expired():
                     return exc  # the processor's own TimeoutError, not ours
@@ -650,12 +737,18 @@ class BaseClock(ABC):
         entry.record_execution(measure() - started)
         return None
 
-    async def _retry(self, entry: _Entry, timestamp: float, error: BaseException) -> None:
-        """Retry a failed tick with backoff; give up after ``max_retries``."""
+    async def _retry(
+        self, entry: _Entry, timestamp: float, error: BaseException
+    ) -> BaseException | None:
+        """Retry a failed tick; give up after ``max_retries``. Returns the error to raise
+        (``fail_fast``) or None. ``state.retry_count`` counts the failed attempts while this
+        runs (0 again after a success), as in 0.8.3."""
         max_retries = self._config.max_retries
+        state = entry.state
         attempts = 1
+        state.retry_count = attempts
         while attempts <= max_retries and entry.scheduled:
-            delay = self._retry_backoff * 2 ** (attempts - 1)
+            delay = self._retry_wait(self._retry_backoff * 2 ** (attempts - 1))
             logger.warning(
                 "%r failed its tick at %r (%r); retry %d/%d in %gs",
                 entry.processor, timestamp, error, attempts, max_retries, delay,
@@ -664,13 +757,19 @@ class BaseClock(ABC):
             attempts += 1
             next_error = await self._attempt(entry, timestamp)
             if next_error is None:
-                return
+                state.retry_count = 0
+                return None
+            state.retry_count = attempts
             error = next_error
-        self._give_up(entry, timestamp, error, attempts)
+        return self._give_up(entry, timestamp, error, attempts)
+
+    def _retry_wait(self, backoff: float) -> float:
+        """How long to wait before a retry whose backoff is ``backoff`` seconds."""
+        return backoff
 
     def _give_up(
         self, entry: _Entry, timestamp: float, error: BaseException, attempts: int
-    ) -> None:
+    ) -> BaseException | None:
         processor = entry.processor
         logger.error(
             "%r failed its tick at %r after %d attempt(s): %r", processor, timestamp, attempts,
@@ -682,8 +781,36 @@ class BaseClock(ABC):
                 self._error_callback(processor, error)
             except Exception:
                 logger.exception("error_callback raised for %r", processor)
-        if self._config.fail_fast:
-            raise error
+        return error if self._config.fail_fast else None
+
+
+_CoroutineType = types.CoroutineType
+
+
+async def _awaiting(awaitable: Any) -> Any:
+    return await awaitable
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], pending: object) -> Generator[Any, Any, Any]:
+    """Await ``coro``, which already ran to its first suspension where it yielded ``pending``,
+    exactly as ``await coro`` would have: what the task sends or throws goes to ``coro``."""
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # a cancellation (the timeout's, or the caller's)
+            try:
+                pending = coro.throw(exc)
+            except StopIteration as finished:
+                return finished.value
+            continue
+        try:
+            pending = coro.send(sent)
+        except StopIteration as finished:
+            return finished.value
 
 
 def _unset_measure() -> float:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from chronopype._checks import finite_number
+from chronopype._model import ModelStyle
+from chronopype.clocks._grid import check_resolution, grid_index
 
 __all__ = ["ClockConfig", "ClockMode"]
+
+
+_LATEST_WALL_TIME = float(2**32)
+
+# 0.8.3's bound, kept: a clock applies the window to every processor it registers.
+MAX_STATS_WINDOW_SIZE = 10_000
 
 
 class ClockMode(Enum):
@@ -32,7 +41,7 @@ def _flag(name: str, value: object) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class ClockConfig:
+class ClockConfig(ModelStyle):
     """How a clock ticks and how it treats failing processors.
 
     Times are epoch seconds. Ticks fall on the grid ``start_time + k * tick_size`` for
@@ -79,7 +88,13 @@ class ClockConfig:
                 f"end_time ({end_time!r}) must be after start_time ({start_time!r}), "
                 "or 0 for no end"
             )
-        if end_time != 0 and end_time - start_time < tick_size:
+        # The largest timestamp the grid reaches; a realtime clock without a start time
+        # starts at the wall clock, so allow for epoch times up to 2**32 s (year 2106).
+        largest = max(start_time, end_time)
+        if self.clock_mode is ClockMode.REALTIME and start_time == 0:
+            largest = max(largest, _LATEST_WALL_TIME)
+        check_resolution(tick_size, largest)
+        if end_time != 0 and grid_index(start_time, tick_size, end_time)[0] < 1:
             raise ValueError(
                 f"end_time - start_time ({end_time - start_time!r}) is shorter than one "
                 f"tick_size ({tick_size!r}): the clock would never tick"
@@ -88,7 +103,11 @@ class ClockConfig:
         if processor_timeout <= 0:
             raise ValueError(f"processor_timeout must be > 0, got {processor_timeout!r}")
         _count("max_retries", self.max_retries, 0)
-        _count("stats_window_size", self.stats_window_size, 1)
+        if _count("stats_window_size", self.stats_window_size, 1) > MAX_STATS_WINDOW_SIZE:
+            raise ValueError(
+                f"stats_window_size must be <= {MAX_STATS_WINDOW_SIZE}, "
+                f"got {self.stats_window_size}"
+            )
         _flag("concurrent_processors", self.concurrent_processors)
         _flag("fail_fast", self.fail_fast)
         # Normalise ints to floats so that arithmetic on the grid never mixes types.
@@ -96,3 +115,12 @@ class ClockConfig:
         object.__setattr__(self, "start_time", start_time)
         object.__setattr__(self, "end_time", end_time)
         object.__setattr__(self, "processor_timeout", processor_timeout)
+
+    @classmethod
+    def _coerce(cls, values: dict[str, Any]) -> dict[str, Any]:
+        mode = values.get("clock_mode")
+        if isinstance(mode, str) and mode in ClockMode.__members__:
+            values["clock_mode"] = ClockMode[mode]
+        elif isinstance(mode, int) and not isinstance(mode, bool):
+            values["clock_mode"] = ClockMode(mode)
+        return values

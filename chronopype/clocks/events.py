@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chronopype.clocks.config import ClockMode
 
 if TYPE_CHECKING:
-    from chronopype.processors import TickProcessor
+    from chronopype.processors import ProcessorState, TickProcessor
 
 __all__ = ["ClockEvent", "ClockStartEvent", "ClockStopEvent", "ClockTickEvent", "EventHub"]
 
@@ -36,22 +36,25 @@ class ClockStartEvent(ClockEvent):
 class ClockTickEvent(ClockEvent):
     """Sent after every processor due in a tick was ticked.
 
-    ``processors`` are the processors that were ticked, in order; ``tick_counter`` counts the
-    ticks since the context was entered, starting at 1.
+    ``processors`` are the processors that were ticked, in order (a list, as in 0.8.3);
+    ``tick_counter`` counts the ticks since the context was entered, starting at 1.
     """
 
     tick_counter: int
-    processors: tuple[TickProcessor, ...]
+    processors: list[TickProcessor]
 
 
 @dataclass(frozen=True, slots=True)
 class ClockStopEvent(ClockEvent):
     """Sent exactly once per context, however it ends.
 
-    ``error`` is the exception the ``async with`` body (or the run) ended with, else None.
+    ``final_states`` maps each registered processor to a copy of its ``state`` when the
+    processors had been stopped (0.8.3's field). ``error`` is the exception the ``async with``
+    body (or the run) ended with, else None.
     """
 
     total_ticks: int
+    final_states: dict[TickProcessor, ProcessorState] = field(default_factory=dict)
     error: BaseException | None = None
 
 

@@ -32,6 +32,9 @@ class RealtimeClock(BaseClock):
     the lag. Boundaries that pass while no run is in progress are neither run nor counted.
 
     Execution times recorded in processor statistics are measured with ``loop.time()``.
+
+    Retry waits (``retry_backoff * 2**(n - 1)``) are capped at one ``tick_size``: waiting
+    longer would only turn the retry into missed ticks.
     """
 
     __slots__ = ("_missed_ticks",)
@@ -47,11 +50,16 @@ class RealtimeClock(BaseClock):
     ) -> None:
         super().__init__(config, error_callback, retry_backoff=retry_backoff)
         self._missed_ticks = 0
+        # Before the first context, as in 0.8.3: the current grid point of the wall clock.
+        self._current_timestamp = self._origin_timestamp()
 
     @property
     def missed_ticks(self) -> int:
         """Ticks skipped because the clock fell behind, since ``async with`` was entered."""
         return self._missed_ticks
+
+    def _retry_wait(self, backoff: float) -> float:
+        return min(backoff, self._config.tick_size)
 
     def _enter_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._measure = loop.time

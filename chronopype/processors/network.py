@@ -886,7 +886,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         if expired:  # also when the check swallowed the timeout's cancellation
             timed_out = TimeoutError(
                 f"check_network() took longer than check_network_timeout="
-                f"{self._check_network_timeout} s"
+                f"{self._check_network_timeout} s: timed out"
             )
             self.state.record_error(timed_out, time.time())
             self._log(

@@ -10,17 +10,20 @@ __all__ = ["TickProcessor"]
 class TickProcessor:
     """Something a clock ticks.
 
-    Lifecycle: ``start(timestamp)`` marks it active, ``stop()`` inactive. ``pause()`` and
-    ``resume()`` are no-ops here; subclasses with background work (``NetworkProcessor``) use them
-    to suspend that work while staying registered. ``tick``/``async_tick`` are the per-tick
+    Lifecycle: ``start(timestamp)`` marks it active, ``stop()`` inactive; ``pause()`` and
+    ``resume()`` mark it inactive and active again (0.8.3's meaning of ``is_active``: being
+    ticked). Subclasses with background work (``NetworkProcessor``) override them to suspend that
+    work while staying registered. ``tick``/``async_tick`` are the per-tick
     handlers; ``async_tick`` calls ``tick`` unless overridden.
 
-    ``current_timestamp`` is ``state.last_timestamp``: set by ``start`` and by whoever drives the
-    ticks (the clock). Timing and error statistics go through ``record_execution`` and
-    ``record_error``.
+    ``current_timestamp`` is ``state.last_timestamp`` (0.0 while that is None): set by ``start``
+    and by whoever drives the ticks (the clock). Timing and error statistics go through
+    ``record_execution`` and ``record_error``.
     """
 
-    __slots__ = ("__weakref__", "_state")
+    # "__dict__" because 0.8.3's processors took attributes (tests patch ``proc.tick``); the
+    # dict is only allocated when one is set, so a slotted subclass pays one pointer for it.
+    __slots__ = ("__dict__", "__weakref__", "_state")
 
     def __init__(self, stats_window_size: int = 100) -> None:
         self._state = ProcessorState(validate_window_size(stats_window_size))
@@ -31,7 +34,8 @@ class TickProcessor:
 
     @property
     def current_timestamp(self) -> float:
-        return self._state.last_timestamp
+        timestamp = self._state.last_timestamp
+        return 0.0 if timestamp is None else timestamp
 
     def start(self, timestamp: float) -> None:
         self._state.last_timestamp = timestamp
@@ -41,10 +45,14 @@ class TickProcessor:
         self._state.is_active = False
 
     def pause(self) -> None:
-        """Suspend background work; nothing to suspend in the base class."""
+        """Suspend: the state reads inactive until ``resume()`` (as in 0.8.3). Subclasses with
+        background work (``NetworkProcessor``) override this to suspend that work instead."""
+        self._state.is_active = False
 
     def resume(self) -> None:
-        """Resume background work; nothing to resume in the base class."""
+        """Undo ``pause()``: the state reads active again. Only for a started processor (a
+        clock calls it only for those)."""
+        self._state.is_active = True
 
     def tick(self, timestamp: float) -> None:
         """Handle one tick; override in subclasses."""
