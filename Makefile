@@ -28,7 +28,7 @@ endef
 $(STAMP): pyproject.toml Makefile
 	$(ENSURE_VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot,sim,eventspype]'
+	$(VPY) -m pip install -q -e '.[testing,dev,examples,plot,sim,eventspype,otel]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 $(DEMO_STAMP): pyproject.toml Makefile

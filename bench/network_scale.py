@@ -33,6 +33,10 @@ Parts:
   processors, plus any task left behind.
 - ``d``: 1,000 processors whose checks all hang, ``check_network_timeout=0.1``: how the
   second (and third) attempts spread in time: max-min and p5-p95 of their start times.
+- ``obs`` (ours only): parts b and a's N=1,000 tracemalloc row again, each processor with one
+  observer of its own (``add_observer``, a closure counting events), against the same run with
+  none: the cost of events when someone listens (issue 11). Without observers no event is
+  built, so parts a and b measure the unobserved path.
 - ``lag``: 10,000 processors at a 10 s interval, with a probe task that sleeps 0.01 s again and
   again and records the overshoot: loop lag p50/p99/max over ``--lag-seconds`` (12 s, so one
   full round of 10,000 checks falls inside).
@@ -71,7 +75,9 @@ class _Counters:
     """Workload state kept outside the processors, so the probe adds nothing per instance."""
 
     checks = 0
+    events = 0
     hang = False
+    observe = False
     # id(processor) -> loop.time() at the start of each of its checks (part d only).
     starts: dict[int, list[float]] | None = None
 
@@ -149,10 +155,22 @@ def _started(probe: Any, count: int, interval: float, timeout: float | None = No
         processor.check_network_interval = interval
         if timeout is not None:
             processor.check_network_timeout = timeout
+    if _Counters.observe:
+        for processor in processors:
+            processor.add_observer(_event_counter())
     now = time.time()
     for processor in processors:
         processor.start(now)
     return processors
+
+
+def _event_counter() -> Callable[[Any], None]:
+    """One observer per processor, as a real one (say the OpenTelemetry one) would be."""
+
+    def observe(event: Any) -> None:
+        _Counters.events += 1
+
+    return observe
 
 
 async def _memory(probe: Any, status: Any, count: int, how: str, fill: float) -> dict[str, Any]:
@@ -205,6 +223,7 @@ async def _cpu(probe: Any, status: Any, count: int, seconds: float) -> dict[str,
         "cpu_per_wall": cpu / wall,
         "checks_per_s": checks / wall,
         "cpu_us_per_check": cpu / checks * 1e6,
+        "events_per_check": _Counters.events / max(_Counters.checks, 1),
         "problem": None if still_connected == count else f"{count - still_connected} lost",
     }
 
@@ -324,6 +343,7 @@ async def _lag(probe: Any, status: Any, count: int, seconds: float) -> dict[str,
 def _worker(args: argparse.Namespace) -> dict[str, Any]:
     base, status, origin = _load(args.worker, args.ours_root)
     probe = _probe_class(base, status)
+    _Counters.observe = args.observe
     job: Any
     if args.job == "memory":
         job = _memory(probe, status, args.count, args.how, args.fill_cap if args.fill else 0.0)
@@ -440,7 +460,7 @@ def _fmt(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parts", default="a,b,c,d,lag", help="comma-separated: a,b,c,d,lag")
+    parser.add_argument("--parts", default="a,b,c,d,lag", help="comma-separated: a,b,c,d,lag,obs")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of parts b and c")
     parser.add_argument(
         "--fill-cap", type=float, default=40.0, help="longest wait for full windows, seconds"
@@ -462,6 +482,7 @@ def main() -> None:
     parser.add_argument("--how", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--fill", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--observe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
@@ -471,7 +492,7 @@ def main() -> None:
         args.fill_cap, args.cpu_seconds, args.lag_seconds = 2.0, 2.0, 2.0
         args.repeats = 1
     parts = set(args.parts.split(","))
-    unknown = parts - {"a", "b", "c", "d", "lag"}
+    unknown = parts - {"a", "b", "c", "d", "lag", "obs"}
     if unknown:
         raise SystemExit(f"unknown part(s): {', '.join(sorted(unknown))}")
     driver = Driver(args)
@@ -580,14 +601,58 @@ def main() -> None:
                    lambda r: r["startup_max_ms"])  # fmt: skip
         print("part lag done", file=sys.stderr)
 
+    observed = _observer_cost(driver) if "obs" in parts else []
+
     print("NetworkProcessor at scale: ours vs chronopype 0.8.3 (2 shared cores: noisy)")
     for name, origin in driver.origins.items():
         print(f"  {name:6}: {origin}")
     driver.table()
     _targets(driver)
+    for line in observed:
+        print(line)
     for problem in driver.problems:
         print(f"WRONG: {problem}")
     print(f"\n(bench took {time.perf_counter() - began:.0f} s)")
+
+
+def _observer_cost(driver: Driver) -> list[str]:
+    """Part obs: ours with one observer per processor against ours with none, alternating."""
+    runs: dict[str, list[dict[str, Any]]] = {"none": [], "one": []}
+    for round_number in range(driver.args.repeats):
+        order = ("none", "one") if round_number % 2 == 0 else ("one", "none")
+        for mode in order:
+            extra = ("--observe",) if mode == "one" else ()
+            runs[mode].append(driver.run("ours", "cpu", "--count", "1000", *extra))
+    memory = {
+        mode: driver.run("ours", "memory", "--count", "1000", "--how", "tracemalloc", *extra)
+        for mode, extra in (("none", ()), ("one", ("--observe",)))
+    }
+
+    def median(mode: str, key: str) -> float:
+        return statistics.median(float(r[key]) for r in runs[mode])
+
+    rows = [
+        ("CPU per check", "us", median("none", "cpu_us_per_check"),
+         median("one", "cpu_us_per_check")),
+        ("checks per second", "1/s", median("none", "checks_per_s"),
+         median("one", "checks_per_s")),
+        ("events per check", "count", median("none", "events_per_check"),
+         median("one", "events_per_check")),
+        ("memory per processor (N=1,000 tracemalloc)", "B", memory["none"]["connected"],
+         memory["one"]["connected"]),
+    ]  # fmt: skip
+    lines = [
+        "",
+        f"(obs) 1,000 processors CONNECTED, interval 0.1 s, {driver.args.cpu_seconds:g} s "
+        f"window, median of {driver.args.repeats}: no observer vs one observer each (ours)",
+        f"{'figure':<52} {'unit':<8} {'none':>10} {'one each':>10} {'one/none':>10}",
+    ]
+    for label, unit, none, one in rows:
+        ratio = f"{one / none:.2f}x" if none else "-"
+        lines.append(f"  {label:<50} {unit:<8} {_fmt(none):>10} {_fmt(one):>10} {ratio:>10}")
+    extra_us = median("one", "cpu_us_per_check") - median("none", "cpu_us_per_check")
+    lines.append(f"  one observer costs {extra_us:+.2f} us of CPU per check")
+    return lines
 
 
 def _targets(driver: Driver) -> None:

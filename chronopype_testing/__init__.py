@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chronopype_testing._fakes import (
-        BackoffWait,
-        CheckRecord,
         FakeNetworkProcessor,
         HookFault,
         Step,
@@ -35,8 +33,6 @@ _EXPORTS = {
     "DEFAULT_START": "chronopype_testing._loop",
     "FakeClock": "chronopype_testing._loop",
     "VirtualTimeDeadlock": "chronopype_testing._loop",
-    "BackoffWait": "chronopype_testing._fakes",
-    "CheckRecord": "chronopype_testing._fakes",
     "FakeNetworkProcessor": "chronopype_testing._fakes",
     "Step": "chronopype_testing._fakes",
     "HookFault": "chronopype_testing._fakes",
@@ -50,8 +46,6 @@ _EXPORTS = {
 
 __all__ = [
     "DEFAULT_START",
-    "BackoffWait",
-    "CheckRecord",
     "FakeClock",
     "FakeNetworkProcessor",
     "FakeNetworkProcessorFactory",

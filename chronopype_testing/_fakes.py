@@ -1,8 +1,9 @@
 """A scriptable NetworkProcessor: every check and hook does what a test tells it to.
 
 ``FakeNetworkProcessor`` is a plain ``NetworkProcessor`` subclass. It only implements the
-abstract methods and hooks, and wraps a few public methods to record what happened; all
-scheduling, backoff and status logic is the base class's own.
+abstract methods and hooks; what happened is read from its events (a ``TransitionRecorder``
+attached at construction), and all scheduling, backoff and status logic is the base class's
+own.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import asyncio
 import bisect
 import itertools
 import logging
-import math
 import random
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NamedTuple, Self
+from typing import Any, ClassVar, Literal, Self
 
 from chronopype._checks import finite_number
+from chronopype.processors.events import LoopStarted
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
-from chronopype_testing._recorder import Transition, _TimeSource
+from chronopype_testing._recorder import Transition, TransitionRecorder
 
-__all__ = ["BackoffWait", "CheckRecord", "FakeNetworkProcessor", "HookFault", "Step"]
+__all__ = ["FakeNetworkProcessor", "HookFault", "Step"]
 
 _StepKind = Literal["returns", "raises", "hangs", "slow", "cancelled_swallowed"]
 
@@ -239,31 +240,6 @@ def _validate_windows(windows: Iterable[tuple[float, float]]) -> tuple[tuple[flo
     return tuple(checked)
 
 
-class CheckRecord(NamedTuple):
-    """One ``check_network()`` call, in loop time.
-
-    ``outcome`` is the returned status's name (``"CONNECTED"``, ``"NOT_CONNECTED"``,
-    ``"ERROR"``), ``repr`` of any other returned value, ``"raised <Type>"``, ``"cancelled"``
-    (timed out or interrupted), ``"cancellation swallowed"``, or ``"running"``. ``run``
-    counts start()/pause()/resume()/stop() calls, so two checks with the same ``run`` had
-    no lifecycle call between them.
-    """
-
-    started: float
-    finished: float
-    outcome: str
-    run: int
-
-
-class BackoffWait(NamedTuple):
-    """A ``backoff_delay(failures)`` the processor computed at loop time ``at``."""
-
-    at: float
-    failures: int
-    delay: float
-    run: int
-
-
 class FakeNetworkProcessor(NetworkProcessor):
     """A real ``NetworkProcessor`` whose checks and hooks follow a script.
 
@@ -273,12 +249,11 @@ class FakeNetworkProcessor(NetworkProcessor):
     Step for every call, or a sequence of Steps, one per call); ``on_connected`` and
     ``on_disconnected`` take ``Step.raises(...)``. The timing settings may be passed too.
 
-    Records, all in loop time (``asyncio.get_running_loop().time()``):
-    ``checks`` (start of each check), ``check_log`` (``CheckRecord`` per check),
-    ``transitions`` (``Transition(at, old, new)``), ``start_network_calls`` and
-    ``stop_network_calls`` (counts), ``pairing_violations`` (messages), ``ticks``
-    (timestamps passed to ``tick``), ``backoff_waits`` (``BackoffWait`` per
-    ``backoff_delay`` call) and ``max_concurrent_checks``.
+    ``recorder`` is a ``TransitionRecorder`` attached at construction: every event, in loop
+    time (``recorder.events``). Read from it: ``checks`` (start of each check) and
+    ``transitions`` (``Transition(at, old, new)``). The fake's own counts:
+    ``start_network_calls`` and ``stop_network_calls``, ``pairing_violations`` (messages),
+    ``ticks`` (timestamps passed to ``tick``) and ``max_concurrent_checks``.
     """
 
     LOGGER_NAME: ClassVar[str] = "chronopype_testing.FakeNetworkProcessor"
@@ -320,21 +295,15 @@ class FakeNetworkProcessor(NetworkProcessor):
             if value is not None:
                 setattr(self, name, value)
 
-        self.checks: list[float] = []
-        self.check_log: list[CheckRecord] = []
-        self.transitions: list[Transition] = []
         self.start_network_calls = 0
         self.stop_network_calls = 0
         self.pairing_violations: list[str] = []
         self.ticks: list[float] = []
-        self.backoff_waits: list[BackoffWait] = []
         self.max_concurrent_checks = 0
         self._checks_running = 0
         self._network_up = False
-        self._run = 0
         self._origin: float | None = None
-        self._time = _TimeSource()
-        self.add_status_listener(self._record_transition)
+        self.recorder = TransitionRecorder(self)
 
     @classmethod
     def with_outages(cls, windows: Iterable[tuple[float, float]], **kwargs: Any) -> Self:
@@ -373,11 +342,22 @@ class FakeNetworkProcessor(NetworkProcessor):
         """Append steps to the script; they run after the steps already queued."""
         self._script.extend(steps)
 
+    @property
+    def checks(self) -> list[float]:
+        """Loop time of the start of every check."""
+        return self.recorder.checks
+
+    @property
+    def transitions(self) -> list[Transition]:
+        """Every status change, in loop time (NaN for a ``stop()`` with no loop running)."""
+        return self.recorder.transitions
+
     def in_outage(self, loop_time: float) -> bool:
         """Whether ``loop_time`` falls inside an outage window (False before ``start()``)."""
-        if self._origin is None or not self._outages:
+        origin = self.started_at if self._outages else None
+        if origin is None:
             return False
-        since_start = loop_time - self._origin
+        since_start = loop_time - origin
         index = bisect.bisect_right(self._outage_starts, since_start) - 1
         return index >= 0 and since_start < self._outages[index][1]
 
@@ -395,38 +375,22 @@ class FakeNetworkProcessor(NetworkProcessor):
         loop = asyncio.get_running_loop()
         started = loop.time()
         step = self._next_check_step(started)
-        self.checks.append(started)
-        index = len(self.check_log)
-        self.check_log.append(CheckRecord(started, math.nan, "running", self._run))
         self._checks_running += 1
         self.max_concurrent_checks = max(self.max_concurrent_checks, self._checks_running)
-        outcome = "cancelled"
         try:
-            value, swallowed = await step._perform()
-            if swallowed:
-                outcome = "cancellation swallowed"
-            elif isinstance(value, NetworkStatus):
-                outcome = value.name
-            else:
-                outcome = repr(value)
+            value, _ = await step._perform()
             # A scripted non-status value is the point of Step.returns(); pass it through.
             return value  # type: ignore[return-value]
-        except Exception as exc:
-            outcome = f"raised {type(exc).__name__}"
-            raise
         finally:
             self._checks_running -= 1
-            self.check_log[index] = CheckRecord(
-                started, loop.time(), outcome, self.check_log[index].run
-            )
 
     async def start_network(self) -> None:
         self.start_network_calls += 1
         if self._network_up:
             self.pairing_violations.append(
                 f"start_network() call #{self.start_network_calls} at loop time "
-                f"{self._time.now()!r} began before the previous one was paired with "
-                "stop_network()"
+                f"{asyncio.get_running_loop().time()!r} began before the previous one was "
+                "paired with stop_network()"
             )
         self._network_up = True
         await self._hook("start_network")
@@ -436,7 +400,7 @@ class FakeNetworkProcessor(NetworkProcessor):
         if not self._network_up:
             self.pairing_violations.append(
                 f"stop_network() call #{self.stop_network_calls} at loop time "
-                f"{self._time.now()!r} ran without a start_network() to pair with"
+                f"{asyncio.get_running_loop().time()!r} ran without a start_network() to pair with"
             )
         self._network_up = False
         await self._hook("stop_network")
@@ -459,36 +423,7 @@ class FakeNetworkProcessor(NetworkProcessor):
         if step is not None and step.kind == "raises":
             raise step._exception_to_raise()
 
-    # -- recording wrappers ----------------------------------------------------------------
-
-    def _record_transition(self, old: NetworkStatus, new: NetworkStatus) -> None:
-        self.transitions.append(Transition(self._time.now(), old, new))
-
-    def start(self, timestamp: float) -> None:
-        was_active = self.state.is_active
-        super().start(timestamp)
-        if not was_active:
-            self._run += 1
-            if self._origin is None:
-                self._origin = asyncio.get_running_loop().time()
-
-    def pause(self) -> None:
-        self._run += 1
-        super().pause()
-
-    def resume(self) -> None:
-        self._run += 1
-        super().resume()
-
-    def stop(self) -> None:
-        if self.state.is_active or self.network_status is not NetworkStatus.STOPPED:
-            self._run += 1
-        super().stop()
-
-    def backoff_delay(self, n: int) -> float:
-        delay = super().backoff_delay(n)
-        self.backoff_waits.append(BackoffWait(self._time.now(), n, delay, self._run))
-        return delay
+    # -- recording -----------------------------------------------------------------------
 
     def tick(self, timestamp: float) -> None:
         self.ticks.append(timestamp)
@@ -497,13 +432,11 @@ class FakeNetworkProcessor(NetworkProcessor):
     # -- summaries -------------------------------------------------------------------------
 
     @property
-    def current_run(self) -> int:
-        """The ``run`` number the next check will record (see ``CheckRecord``)."""
-        return self._run
-
-    @property
     def started_at(self) -> float | None:
         """Loop time of the first ``start()``, the origin of outage windows."""
+        if self._origin is None:
+            first = next(iter(self.recorder.of_type(LoopStarted)), None)
+            self._origin = None if first is None else first.at
         return self._origin
 
     def __repr__(self) -> str:

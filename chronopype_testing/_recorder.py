@@ -1,26 +1,31 @@
-"""Recording a NetworkProcessor's status transitions, and asserting on them readably.
+"""Recording a NetworkProcessor's events, and asserting on them readably.
 
-Every assertion here fails with an aligned ASCII timeline (one row per status, time on the
-x-axis) and an event table, never with a bare list diff, and ends with the seed line that
-reproduces the run under the chronopype pytest plugin.
+``TransitionRecorder`` is an observer (``NetworkProcessor.add_observer``): everything it
+knows, times included, comes from the processor's events, so it works the same for the fake
+and for any subclass of yours. Every assertion here fails with an aligned ASCII timeline
+(one row per status, time on the x-axis) and an event table, never with a bare list diff,
+and ends with the seed line that reproduces the run under the chronopype pytest plugin.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import math
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
-from chronopype.processors.machine import LEGAL_TRANSITIONS
-from chronopype.processors.network import (
-    BACKOFF_CAP_SECONDS,
-    BACKOFF_FLOOR_SECONDS,
-    NetworkProcessor,
-    NetworkStatus,
+from chronopype.processors.backoff import BACKOFF_JITTER, backoff_bounds, jittered_backoff
+from chronopype.processors.events import (
+    CheckStarted,
+    LoopPaused,
+    LoopStopped,
+    ProcessorEvent,
+    StatusChanged,
+    WaitScheduled,
 )
+from chronopype.processors.machine import LEGAL_TRANSITIONS, WaitKind
+from chronopype.processors.network import NetworkProcessor, NetworkStatus
 
 __all__ = [
     "LEGAL_TRANSITIONS",
@@ -34,6 +39,7 @@ __all__ = [
 ]
 
 _S = NetworkStatus
+_E = TypeVar("_E", bound=ProcessorEvent)
 
 # Set by the chronopype pytest plugin while a test runs, so that failure messages of
 # recorders the test built itself still name the seed to re-run with.
@@ -60,42 +66,9 @@ def seed_line(seed: int | None) -> str:
 
 
 def backoff_band(base: float, jitter: float) -> tuple[float, float]:
-    """The interval ``base * (1 +/- jitter)``, clamped to the backoff floor and cap."""
-
-    def clamp(seconds: float) -> float:
-        return min(max(seconds, BACKOFF_FLOOR_SECONDS), BACKOFF_CAP_SECONDS)
-
-    return clamp(base * (1.0 - jitter)), clamp(base * (1.0 + jitter))
-
-
-def _loop_time_or(
-    fallback: asyncio.AbstractEventLoop | None,
-) -> tuple[float, asyncio.AbstractEventLoop | None]:
-    """Loop time now, and the loop it came from.
-
-    ``stop()`` may run with no loop running; the last loop seen still tells the time then
-    (a FakeClock loop keeps its time after it closes).
-    """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        if fallback is None:
-            return math.nan, None
-        return fallback.time(), fallback
-    return loop.time(), loop
-
-
-class _TimeSource:
-    """Loop time for status listeners, which may be called with or without a running loop."""
-
-    __slots__ = ("_loop",)
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def now(self) -> float:
-        now, self._loop = _loop_time_or(self._loop)
-        return now
+    """The interval ``base * (1 +/- jitter)``, clamped to the backoff floor and cap (the
+    core's ``jittered_backoff`` at both ends of the jitter)."""
+    return jittered_backoff(base, -jitter), jittered_backoff(base, jitter)
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -239,12 +212,15 @@ def _event_table(
 # -- recorder ----------------------------------------------------------------------------------
 
 
-class TransitionRecorder:
-    """Records every status transition of a NetworkProcessor, in loop time.
+# Every recorder alive, so assert_backoff_schedule(processor) finds the one attached to it.
+_recorders: weakref.WeakSet[TransitionRecorder] = weakref.WeakSet()
 
-    Works with any ``NetworkProcessor`` (including your own subclass) through
-    ``add_status_listener``. Attached to a ``FakeNetworkProcessor``, it starts with the
-    transitions the fake recorded before the recorder existed. ``close()`` detaches it.
+
+class TransitionRecorder:
+    """Records every event of a NetworkProcessor (``events``) and its status transitions
+    (``transitions``, in loop time), as an observer: works with any ``NetworkProcessor``,
+    including your own subclass. Attach it before ``start()`` to see everything; ``close()``
+    detaches it.
 
     ``seed`` is the seed shown in failure messages; by default the chronopype pytest
     plugin's seed for the running test.
@@ -255,18 +231,31 @@ class TransitionRecorder:
             raise TypeError(
                 f"TransitionRecorder needs a NetworkProcessor, got {type(processor).__name__}"
             )
-        from chronopype_testing._fakes import FakeNetworkProcessor
-
         self.processor = processor
         self._seed = seed
-        self._time = _TimeSource()
-        self.transitions: list[Transition] = (
-            list(processor.transitions) if isinstance(processor, FakeNetworkProcessor) else []
-        )
-        self._unsubscribe: Callable[[], None] | None = processor.add_status_listener(self._record)
+        self.events: list[ProcessorEvent] = []
+        self.transitions: list[Transition] = []
+        self._unsubscribe: Callable[[], None] | None = processor.add_observer(self._record)
+        _recorders.add(self)
 
-    def _record(self, old: NetworkStatus, new: NetworkStatus) -> None:
-        self.transitions.append(Transition(self._time.now(), old, new))
+    def _record(self, event: ProcessorEvent) -> None:
+        self.events.append(event)
+        if type(event) is StatusChanged:
+            self.transitions.append(Transition(event.at, event.old, event.new))
+
+    @property
+    def attached(self) -> bool:
+        """Whether it still records (``close()`` not called)."""
+        return self._unsubscribe is not None
+
+    @property
+    def checks(self) -> list[float]:
+        """Loop time of the start of every check."""
+        return [event.at for event in self.events if type(event) is CheckStarted]
+
+    def of_type(self, kind: type[_E]) -> list[_E]:
+        """The recorded events of class ``kind``, in order."""
+        return [event for event in self.events if isinstance(event, kind)]
 
     @property
     def seed(self) -> int | None:
@@ -425,117 +414,148 @@ def _event_at(events: Sequence[tuple[float, NetworkStatus]], index: int) -> str:
 # -- backoff -----------------------------------------------------------------------------------
 
 
-class _CheckStart(NamedTuple):
-    at: float
-    failed: bool
-    segment: int
+class _Wait(NamedTuple):
+    """A backoff wait and what followed it: the next check of the same run (``next_check``),
+    or ``None`` with ``ended_by`` naming the pause()/stop() that cut it short (or
+    ``"still waiting"`` at the end of the recording)."""
+
+    event: WaitScheduled
+    next_check: float | None
+    ended_by: str
 
 
-def _check_starts_from_transitions(transitions: Sequence[Transition]) -> list[_CheckStart]:
-    """Check starts a status history reveals, split into segments at each STOPPED.
+def _backoff_waits(events: Sequence[ProcessorEvent]) -> list[_Wait]:
+    """Every BACKOFF wait in ``events``, each with the check that ended it. A check that
+    starts a run (after start() or resume()) follows no wait of its run, so it is never a
+    retry."""
+    waits: list[_Wait] = []
+    pending: WaitScheduled | None = None
+    for event in events:
+        if pending is not None and event.run == pending.run:
+            if type(event) is CheckStarted:
+                waits.append(_Wait(pending, event.at, "next check"))
+                pending = None
+            elif type(event) is LoopPaused or type(event) is LoopStopped:
+                waits.append(_Wait(pending, None, f"{type(event).__name__} at {event.at!r}"))
+                pending = None
+        if type(event) is WaitScheduled:
+            if pending is not None:  # cannot happen: a wait ends before the next is armed
+                waits.append(_Wait(pending, None, "another wait"))
+                pending = None
+            if event.kind is WaitKind.BACKOFF:
+                pending = event
+    if pending is not None:
+        waits.append(_Wait(pending, None, "still waiting"))
+    return waits
 
-    A check from a non-connected status starts with the move to CONNECTING and failed if
-    NOT_CONNECTED or ERROR follows. A successful check while CONNECTED leaves no trace; a
-    failed one shows as the move to DISCONNECTING, which stands in for its start.
-    """
-    starts: list[_CheckStart] = []
-    segment = 0
-    for index, transition in enumerate(transitions):
-        if transition.new is _S.STOPPED:
-            segment += 1
-        elif transition.new is _S.CONNECTING:
-            following = transitions[index + 1].new if index + 1 < len(transitions) else None
-            failed = following in (_S.NOT_CONNECTED, _S.ERROR)
-            starts.append(_CheckStart(transition.at, failed, segment))
-        elif transition.new is _S.DISCONNECTING:
-            starts.append(_CheckStart(transition.at, True, segment))
-    return starts
+
+def _attached_recorder(processor: NetworkProcessor) -> TransitionRecorder:
+    candidates = [r for r in _recorders if r.processor is processor and r.attached]
+    if not candidates:
+        raise TypeError(
+            f"assert_backoff_schedule needs events: attach a TransitionRecorder to this "
+            f"{type(processor).__name__} before start() (TransitionRecorder(processor), or the "
+            "transition_recorder fixture), or pass the recorder"
+        )
+    # The one that saw most: attached first.
+    return max(candidates, key=lambda recorder: len(recorder.events))
 
 
-def _check_starts(
-    source: NetworkProcessor | TransitionRecorder,
-) -> tuple[list[_CheckStart], list[Transition]]:
-    from chronopype_testing._fakes import FakeNetworkProcessor
-
-    if isinstance(source, TransitionRecorder):
-        return _check_starts_from_transitions(source.transitions), source.transitions
-    if isinstance(source, FakeNetworkProcessor):
-        starts = [
-            _CheckStart(record.started, record.outcome != "CONNECTED", record.run)
-            for record in source.check_log
-        ]
-        return starts, source.transitions
-    raise TypeError(
-        "assert_backoff_schedule needs a FakeNetworkProcessor or a TransitionRecorder "
-        f"(attach one to your processor before start()), got {type(source).__name__}"
-    )
+def _gap_matches(wait: WaitScheduled, next_check: float) -> bool:
+    # The timer fires at at + delay exactly; allow only float rounding of that sum.
+    return abs(next_check - (wait.at + wait.delay)) <= 1e-9 * max(1.0, abs(wait.at))
 
 
 def assert_backoff_schedule(
     processor_or_recorder: NetworkProcessor | TransitionRecorder,
-    expected_bases: Sequence[float],
+    expected_bases: Sequence[float] | None = None,
     *,
-    jitter: float = 0.1,
+    jitter: float = BACKOFF_JITTER,
     seed: int | None = None,
 ) -> None:
-    """Assert the first ``len(expected_bases)`` retry gaps lie in ``base * (1 +/- jitter)``.
+    """Assert, from the processor's events, every backoff wait it scheduled:
 
-    A retry gap runs from the start of a failed check to the start of the next check of
-    the same run (no start/stop/pause/resume in between); bands are clamped to [1, 300] s.
-    Fails if fewer gaps were observed than bases given. For a ``TransitionRecorder`` the
-    check starts are read off the transitions (see ``_check_starts_from_transitions``).
+    - the next check of the same run started exactly ``delay`` seconds after the wait
+      began (the end of the failed attempt, hooks included); a wait cut short by
+      ``pause()``/``stop()`` has no next check to compare, and the first check after
+      ``start()``/``resume()`` is never a retry;
+    - the delay lies in its band: ``base * (1 +/- jitter)`` clamped to [1, 300] s, where
+      the bases are ``expected_bases`` in order (at least that many waits must have
+      happened) or, when None, the core's ``backoff_bounds(retry_count)`` for each wait.
+
+    Takes a ``TransitionRecorder``, or any ``NetworkProcessor`` with one attached.
     """
     __tracebackhide__ = True  # pytest: show the caller's line, not ours
-    bases = list(expected_bases)
-    if not bases:
-        raise ValueError("expected_bases must name at least one base delay")
-    for base in bases:
-        if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0:
-            raise ValueError(f"expected_bases must be positive seconds, got {base!r}")
+    bases = None if expected_bases is None else list(expected_bases)
+    if bases is not None:
+        if not bases:
+            raise ValueError("expected_bases must name at least one base delay")
+        for base in bases:
+            if isinstance(base, bool) or not isinstance(base, int | float) or not base > 0:
+                raise ValueError(f"expected_bases must be positive seconds, got {base!r}")
     if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
         raise ValueError(f"jitter must be a fraction in [0, 1), got {jitter!r}")
-    starts, transitions = _check_starts(processor_or_recorder)
-    gaps: list[tuple[float, float]] = []
-    for current, following in itertools.pairwise(starts):
-        if current.failed and current.segment == following.segment:
-            gaps.append((current.at, following.at))
-    verdicts: list[tuple[float, float, float, tuple[float, float], bool]] = []
-    for base, (failed_at, next_at) in zip(bases, gaps, strict=False):
-        band = backoff_band(float(base), float(jitter))
-        gap = next_at - failed_at
-        verdicts.append((failed_at, next_at, base, band, band[0] - 1e-9 <= gap <= band[1] + 1e-9))
-    if len(gaps) >= len(bases) and all(ok for *_, ok in verdicts):
+    if isinstance(processor_or_recorder, TransitionRecorder):
+        recorder = processor_or_recorder
+    elif isinstance(processor_or_recorder, NetworkProcessor):
+        recorder = _attached_recorder(processor_or_recorder)
+    else:
+        raise TypeError(
+            "assert_backoff_schedule needs a NetworkProcessor or a TransitionRecorder, got "
+            f"{type(processor_or_recorder).__name__}"
+        )
+    waits = _backoff_waits(recorder.events)
+    checked = waits if bases is None else waits[: len(bases)]
+    rows: list[tuple[_Wait, tuple[float, float], str | None]] = []
+    for index, wait in enumerate(checked):
+        event = wait.event
+        if bases is None:
+            band = backoff_bounds(event.retry_count, jitter=jitter)
+        else:
+            band = backoff_band(float(bases[index]), float(jitter))
+        problem = None
+        if not band[0] - 1e-9 <= event.delay <= band[1] + 1e-9:
+            problem = "delay outside its band"
+        elif wait.next_check is not None and not _gap_matches(event, wait.next_check):
+            problem = "next check not exactly delay seconds after the wait began"
+        rows.append((wait, band, problem))
+    missing = 0 if bases is None else len(bases) - len(checked)
+    if not missing and all(problem is None for *_, problem in rows):
         return
 
-    origin = transitions[0].at if transitions else (starts[0].at if starts else 0.0)
-    bad = [index for index, verdict in enumerate(verdicts) if not verdict[-1]]
+    transitions = recorder.transitions
+    origin = transitions[0].at if transitions else (waits[0].event.at if waits else 0.0)
+    bad = [index for index, (*_, problem) in enumerate(rows) if problem is not None]
     if bad:
-        headline = f"retry gap #{bad[0] + 1} is outside its backoff band (jitter {jitter:g})"
+        headline = f"backoff wait #{bad[0] + 1}: {rows[bad[0]][2]} (jitter {jitter:g})"
     else:
-        headline = f"observed {len(gaps)} retry gap(s), expected at least {len(bases)}"
-    lines = [headline, "      #  failed check at   next check at   gap           base     band"]
-    for index, (failed_at, next_at, base, band, ok) in enumerate(verdicts):
-        flag = "  " if ok else ">>"
-        lines.append(
-            f"  {flag}{index + 1:>3}  {_seconds(failed_at - origin):<16}  "
-            f"{_seconds(next_at - origin):<14}  {_seconds(next_at - failed_at):<12}  "
-            f"{base:<7g}  [{band[0]:g}, {band[1]:g}]"
+        headline = (
+            f"observed {len(checked)} backoff wait(s), expected at least {len(checked) + missing}"
         )
-    for index in range(len(verdicts), len(bases)):
-        lines.append(
-            f"  >>{index + 1:>3}  {'(no such retry gap)':<48}{bases[index]:<7g}"
+    lines = [
+        headline,
+        "      #  wait began at     retries  delay         band              next check at",
+    ]
+    for index, (wait, band, problem) in enumerate(rows):
+        event = wait.event
+        flag = ">>" if problem else "  "
+        following = (
+            _seconds(wait.next_check - origin) if wait.next_check is not None else wait.ended_by
         )
+        lines.append(
+            f"  {flag}{index + 1:>3}  {_seconds(event.at - origin):<16}  {event.retry_count:<7}  "
+            f"{_seconds(event.delay):<12}  [{band[0]:g}, {band[1]:g}]".ljust(78)
+            + f"{following}"
+        )
+    for index in range(len(rows), len(rows) + missing):
+        assert bases is not None
+        lines.append(f"  >>{index + 1:>3}  (no such backoff wait; expected base {bases[index]:g})")
     if transitions:
         actual = [(t.at - origin, t.new) for t in transitions]
-        marks = [verdicts[i][1] - origin for i in bad[:1]]
+        marks = [rows[i][0].event.at - origin for i in bad[:1]]
         lines.extend(render_timeline(actual, mark=marks))
     if seed is None:
-        recorder_seed = (
-            processor_or_recorder.seed
-            if isinstance(processor_or_recorder, TransitionRecorder)
-            else None
-        )
-        seed = recorder_seed if recorder_seed is not None else _active_seed
+        seed = recorder.seed
     lines.append(seed_line(seed))
     raise AssertionError("\n".join(lines))
 

@@ -2,8 +2,8 @@
 
 The processor is the production ``NetworkProcessor`` logic, unmodified: the simulator only
 wraps ``check_network`` (inside an outage it returns NOT_CONNECTED without calling the
-processor's own check) and listens to status changes. Everything it sees goes to a
-``RunObserver`` as it happens, so nothing here grows with the number of checks.
+processor's own check) and observes the processor's events (``add_observer``). Everything it
+sees goes to a ``RunObserver`` as it happens, so nothing here grows with the number of checks.
 """
 
 from __future__ import annotations
@@ -14,13 +14,21 @@ import importlib
 import inspect
 import logging
 import os
-import random
 import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from chronopype.processors.backoff import backoff_base
+from chronopype.processors.events import (
+    CheckFinished,
+    CheckStarted,
+    LoopPaused,
+    ProcessorEvent,
+    StatusChanged,
+)
+from chronopype.processors.machine import AttemptOutcome
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._sim_scenario import Outage, ScenarioError
 
@@ -61,21 +69,6 @@ class SimulatedProcessor(NetworkProcessor):
 
     async def check_network(self) -> NetworkStatus:
         return NetworkStatus.CONNECTED
-
-
-class _MidpointRandom(random.Random):
-    """Draws the middle of every range: a jitter of exactly zero."""
-
-    def random(self) -> float:
-        return 0.5
-
-    def uniform(self, a: float, b: float) -> float:
-        return (a + b) / 2.0
-
-
-def backoff_base(n: int) -> float:
-    """``NetworkProcessor.backoff_delay(n)`` without jitter (the core's formula, not a copy)."""
-    return SimulatedProcessor(rng=_MidpointRandom()).backoff_delay(n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,58 +217,41 @@ def _apply(processor: NetworkProcessor, settings: Settings) -> None:
 
 
 # -- the recording seam ---------------------------------------------------------------------
-# Everything the simulator learns about the processor passes through _instrument(). When
-# NetworkProcessor gets an observer API for check outcomes, only this function changes.
+# Everything the simulator learns about the processor passes through _instrument(), which reads
+# it from the processor's events (NetworkProcessor.add_observer): any processor class, nothing
+# re-derived. Only the outage itself needs the check put behind the scenario.
 
-_OUTCOME_NAMES = {
-    NetworkStatus.CONNECTED: "connected",
-    NetworkStatus.NOT_CONNECTED: "not connected",
-    NetworkStatus.ERROR: "error",
+_WHY = {
+    AttemptOutcome.CONNECTED: "connected",
+    AttemptOutcome.NOT_CONNECTED: "not connected",
+    AttemptOutcome.ERROR_RETURNED: "error",
+    AttemptOutcome.TIMED_OUT: "timed out",
+    AttemptOutcome.RAISED: "raised",  # a bad value counts as raised, as the processor says
 }
 
 
 def _instrument(
     processor: NetworkProcessor, outages: list[Outage], observer: RunObserver
 ) -> Callable[[], None]:
-    """Put the scenario in front of ``processor``'s check and report to ``observer``.
+    """Put the scenario in front of ``processor``'s check and report its events to ``observer``.
 
-    The instance's class becomes a subclass with the same name and layout whose
-    ``check_network`` sees the outages first; works for instances a factory built too.
-    Returns a function that detaches the status listener.
+    Inside an outage the check returns NOT_CONNECTED without calling the processor's own: for
+    that (and only that) the instance's class becomes a subclass with the same name and
+    layout; works for instances a factory built too. Returns a function that detaches the
+    observer.
     """
     base = type(processor)
     starts = [outage.start for outage in outages]
     loop = asyncio.get_running_loop()
 
+    def in_outage(at: float) -> bool:
+        index = bisect.bisect_right(starts, at) - 1
+        return index >= 0 and at < outages[index].end
+
     async def check_network(self: NetworkProcessor) -> NetworkStatus:
-        began = loop.time()
-        index = bisect.bisect_right(starts, began) - 1
-        if index >= 0 and began < outages[index].end:
-            observer.check_finished(CheckOutcome(began, began, False, "outage"))
+        if in_outage(loop.time()):
             return NetworkStatus.NOT_CONNECTED
-        try:
-            result = await base.check_network(self)
-        except asyncio.CancelledError:
-            now = loop.time()
-            expired = now - began >= self.check_network_timeout
-            observer.check_finished(
-                CheckOutcome(began, now, False, "timed out" if expired else "cancelled")
-            )
-            raise
-        except BaseException:
-            observer.check_finished(CheckOutcome(began, loop.time(), False, "raised"))
-            raise
-        why = (
-            _OUTCOME_NAMES.get(result, "raised")
-            if isinstance(result, NetworkStatus)
-            else (
-                "raised"  # the processor treats a bad value as a raised check
-            )
-        )
-        observer.check_finished(
-            CheckOutcome(began, loop.time(), result is NetworkStatus.CONNECTED, why)
-        )
-        return result
+        return await base.check_network(self)
 
     def fill_namespace(namespace: dict[str, Any]) -> None:
         namespace["__slots__"] = ()  # same layout, so the instance can switch to it
@@ -295,10 +271,25 @@ def _instrument(
             f"cannot wrap the check of {base.__name__} for the scenario ({exc})"
         ) from exc
 
-    def record(old: NetworkStatus, new: NetworkStatus) -> None:
-        observer.status_changed(loop.time(), old, new)
+    checking: list[float] = []  # the start of the check under way, if any
 
-    return processor.add_status_listener(record)
+    def record(event: ProcessorEvent) -> None:
+        if isinstance(event, CheckStarted):
+            checking[:] = [event.at]
+        elif isinstance(event, CheckFinished):
+            began = checking.pop() if checking else event.at - event.duration
+            outage = event.outcome is AttemptOutcome.NOT_CONNECTED and in_outage(began)
+            why = "outage" if outage else _WHY[event.outcome]
+            connected = event.outcome is AttemptOutcome.CONNECTED
+            observer.check_finished(CheckOutcome(began, event.at, connected, why))
+        elif isinstance(event, StatusChanged):
+            observer.status_changed(event.at, event.old, event.new)
+            if checking and event.new is NetworkStatus.STOPPED:  # stop() cut the check short
+                observer.check_finished(CheckOutcome(checking.pop(), event.at, False, "cancelled"))
+        elif isinstance(event, LoopPaused) and checking:
+            observer.check_finished(CheckOutcome(checking.pop(), event.at, False, "cancelled"))
+
+    return processor.add_observer(record)
 
 
 def _describe_task(task: asyncio.Task[Any]) -> str:

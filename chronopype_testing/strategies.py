@@ -17,7 +17,6 @@ Nothing here reads the wall clock, so examples replay exactly; use
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import inspect
 import math
@@ -30,16 +29,17 @@ from typing import Any, TypeVar, overload
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from chronopype.processors.network import (
-    BACKOFF_CAP_SECONDS,
-    BACKOFF_JITTER,
-    NetworkProcessor,
-    NetworkStatus,
-)
+from chronopype.processors.backoff import backoff_bounds
+from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._fakes import FakeNetworkProcessor, HookFault, Step
 from chronopype_testing._fixtures import _PairingWatch, illegal_transition_defects
 from chronopype_testing._loop import DEFAULT_START, FakeClock
-from chronopype_testing._recorder import Transition, backoff_band, illegal_transitions
+from chronopype_testing._recorder import (
+    Transition,
+    _backoff_waits,
+    _gap_matches,
+    illegal_transitions,
+)
 
 __all__ = [
     "NetworkProcessorMachine",
@@ -135,21 +135,8 @@ def outage_timelines(
     return points.map(pair_up)
 
 
-# TODO(events): replace with the core's public backoff_bounds(n) once it exists.
 # The exponent at which 2 ** (n - 1) reaches the cap: beyond it every base is the cap, so the
 # power is never computed for a large n (2.0 ** 1024 overflows).
-_CAP_EXPONENT = math.ceil(math.log2(BACKOFF_CAP_SECONDS))
-
-
-def backoff_bounds(failures: int) -> tuple[float, float]:
-    """The interval ``NetworkProcessor.backoff_delay(failures)`` must fall in, for any
-    ``failures >= 1`` (no overflow however long the outage)."""
-    if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
-        raise ValueError(f"failures must be an int >= 1, got {failures!r}")
-    base = min(2.0 ** min(failures - 1, _CAP_EXPONENT), BACKOFF_CAP_SECONDS)
-    return backoff_band(base, BACKOFF_JITTER)
-
-
 # -- a fresh clock per example -----------------------------------------------------------------
 
 
@@ -496,27 +483,25 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
         processor = self.fake
         if processor is None:
             return
-        waits = processor.backoff_waits
+        # Read from the fake's events; the band is the core's (backoff_bounds).
+        waits = _backoff_waits(processor.recorder.events)
         while self._backoffs_checked < len(waits):
-            wait = waits[self._backoffs_checked]
-            low, high = backoff_bounds(wait.failures)
-            assert low <= wait.delay <= high, (
-                f"backoff_delay({wait.failures}) = {wait.delay!r}, outside [{low}, {high}]"
+            wait, event = waits[self._backoffs_checked], waits[self._backoffs_checked].event
+            low, high = backoff_bounds(event.retry_count)
+            assert low <= event.delay <= high, (
+                f"backoff_delay({event.retry_count}) = {event.delay!r}, outside [{low}, {high}]"
             )
-            following = bisect.bisect_right(processor.checks, wait.at)
-            if following < len(processor.checks):
-                record = processor.check_log[following]
-                if record.run == wait.run:
-                    assert abs(record.started - (wait.at + wait.delay)) <= _TIME_EPSILON, (
-                        f"retry after {wait.failures} failure(s) ran at {record.started!r}, "
-                        f"expected {wait.at!r} + {wait.delay!r}"
-                    )
-            elif processor.current_run == wait.run:
-                due = wait.at + wait.delay
+            if wait.next_check is not None:
+                assert _gap_matches(event, wait.next_check), (
+                    f"retry after {event.retry_count} failure(s) ran at {wait.next_check!r}, "
+                    f"expected {event.at!r} + {event.delay!r}"
+                )
+            elif wait.ended_by == "still waiting":
+                due = event.at + event.delay
                 if self.clock.monotonic() < due - _TIME_EPSILON:
                     return  # the retry is still to come; look again after the next rule
                 raise AssertionError(
-                    f"no retry at {due!r}, {wait.delay!r} s after the failure at {wait.at!r} "
+                    f"no retry at {due!r}, {event.delay!r} s after the failure at {event.at!r} "
                     f"(now {self.clock.monotonic()!r})"
                 )
             self._backoffs_checked += 1

@@ -19,6 +19,7 @@ import pytest
 from pg_server import PostgresServer
 
 from chronopype.processors import NetworkStatus
+from chronopype.processors.backoff import backoff_bounds
 from chronopype_testing import FakeClock
 from examples.database_processor import DatabaseProcessor
 
@@ -329,8 +330,8 @@ def test_on_fake_clock_queries_are_real_and_backoff_is_virtual(
         expected_starts.append(expected_starts[-1] + delay)
     assert starts == pytest.approx(expected_starts, rel=0, abs=1e-9)
     for n, delay in enumerate(expected_delays, start=1):
-        base = min(2.0 ** (n - 1), 300.0)
-        assert max(1.0, 0.9 * base) <= delay <= 1.1 * base
+        low, high = backoff_bounds(n)
+        assert low <= delay <= high
     assert processor.hook_calls == ["start_network", "stop_network"] * 2
     virtual_elapsed = clock.monotonic()
     assert virtual_elapsed > 70.0  # 10 s interval + 1+2+4+8+16+32 s of backoff, +/- jitter
@@ -344,7 +345,7 @@ CHAOS_OUTAGES = 20
 
 def backoff_bound(failures: int) -> float:
     """The longest wait the spec allows after ``failures`` consecutive failed checks."""
-    return min(max(1.0, 1.1 * min(2.0 ** (failures - 1), 300.0)), 300.0)
+    return backoff_bounds(failures)[1]
 
 
 class ChaosProcessor(RecordingDatabaseProcessor):

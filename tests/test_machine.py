@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import invariant, run_state_machine_as_test
 
 from chronopype import NetworkProcessor, NetworkStatus
+from chronopype.processors import AttemptOutcome, WaitKind
+from chronopype.processors.events import CheckFinished, WaitScheduled
 from chronopype_testing import FakeNetworkProcessor, Step
 from chronopype_testing._fakes import HookFault
 from chronopype_testing.strategies import (
@@ -53,7 +55,8 @@ class CountingMachine(NetworkProcessorMachine):
             type(self).statuses_seen.update(t.new for t in processor.transitions)
             type(self).retries_checked[0] += self._backoffs_checked
             type(self).hook_faults_seen[0] += processor.start_network_calls > 0 and any(
-                record.outcome != "CONNECTED" for record in processor.check_log
+                event.outcome is not AttemptOutcome.CONNECTED
+                for event in processor.recorder.of_type(CheckFinished)
             )
         super().teardown()
 
@@ -151,7 +154,7 @@ class ForgetsStopNetwork(FakeNetworkProcessor):
     ("broken", "message"),
     [
         (SecondLoopOnResume, r"2 check loop\(s\) running, expected 1"),
-        (SloppyBackoff, r"retry after \d+ failure\(s\) ran at"),
+        (SloppyBackoff, r"backoff_delay\(\d+\) = [\d.]+, outside \["),
         (ErrorFromConnected, r"CONNECTED -> ERROR is not a legal transition"),
         (
             ForgetsStopNetwork,
@@ -246,9 +249,13 @@ def test_backoff_bounds_hold_the_cores_delay_and_never_overflow(failures: int) -
 
 
 def test_backoff_bounds_reject_bad_counts() -> None:
-    for bad in (0, -1, True, 1.5):
-        with pytest.raises(ValueError, match="failures must be an int >= 1"):
-            backoff_bounds(bad)  # type: ignore[arg-type]
+    # strategies.backoff_bounds is the core's: TypeError for a wrong type, ValueError below 1.
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="n must be an int >= 1"):
+            backoff_bounds(bad)
+    for wrong in (True, 1.5):
+        with pytest.raises(TypeError, match="n must be an int >= 1"):
+            backoff_bounds(wrong)  # type: ignore[arg-type]
 
 
 def test_the_machine_survives_1100_consecutive_failures() -> None:
@@ -270,7 +277,11 @@ def test_the_machine_survives_1100_consecutive_failures() -> None:
         machine.advance(200.0)
         machine.advance(400.0)  # past the retry after the longest backoff (330 s)
         machine.retry_waits_follow_backoff()  # 2.0 ** 1100 would overflow here
-        failures = [wait.failures for wait in fake.backoff_waits]
+        failures = [
+            wait.retry_count
+            for wait in fake.recorder.of_type(WaitScheduled)
+            if wait.kind is WaitKind.BACKOFF
+        ]
         assert failures[0] == 1101 and machine._backoffs_checked >= 1
     finally:
         machine.teardown()

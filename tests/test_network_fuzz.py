@@ -37,6 +37,14 @@ from typing import Any
 import pytest
 
 from chronopype import LEGAL_TRANSITIONS, NetworkProcessor, NetworkStatus
+from chronopype.processors.events import (
+    CheckFinished,
+    CheckStarted,
+    LoopPaused,
+    LoopStopped,
+    ProcessorEvent,
+    WaitScheduled,
+)
 from chronopype_testing import FakeClock
 
 SEEDS = int(os.environ.get("CHRONOPYPE_FUZZ_SEEDS", "300"))
@@ -199,6 +207,37 @@ def watch(processor: Hostile, name: str) -> list[tuple[NetworkStatus, NetworkSta
     return seen
 
 
+def observe(processor: Hostile) -> None:
+    """A hostile observer (issue 11) that also checks the events: loop time never goes back,
+    a check finishes only after it started, and the check after a wait of the same run starts
+    exactly ``delay`` after the wait began."""
+    pending: dict[str, Any] = {}
+
+    def observer(event: ProcessorEvent) -> None:
+        last = pending.get("last")
+        if last is not None and event.at < last.at:
+            processor.violation(f"event at {event.at} after one at {last.at}")
+        pending["last"] = event
+        if isinstance(event, CheckStarted):
+            wait = pending.pop("wait", None)
+            if wait is not None and wait.run == event.run and event.at != wait.at + wait.delay:
+                processor.violation(f"check at {event.at}, wait said {wait.at} + {wait.delay}")
+            pending["check"] = event
+        elif isinstance(event, CheckFinished) and pending.pop("check", None) is None:
+            processor.violation(f"{event} without a CheckStarted")
+        elif isinstance(event, WaitScheduled):
+            pending["wait"] = event
+        elif isinstance(event, LoopPaused | LoopStopped):
+            pending.pop("wait", None)
+            pending.pop("check", None)
+        # Far fewer pokes than a listener's: every event would otherwise breed new ones.
+        if processor.chaos.random() < 0.1:
+            processor.poke("observer")
+        processor.maybe_raise()
+
+    processor.add_observer(observer)
+
+
 def check_loop_consistent(processor: Hostile) -> None:
     parts = len(processor.owned_timer_handles()) + sum(
         1 for task in processor.owned_tasks() if task.get_name().endswith(":attempt")
@@ -214,6 +253,7 @@ async def fuzz_one(seed: int, eager: bool) -> list[str]:
     processor = Hostile(seed)
     chaos = random.Random(seed)
     listeners = [watch(processor, str(number)) for number in range(chaos.randint(1, 3))]
+    observe(processor)
     processor.start(0.0)
     for _ in range(chaos.randint(10, 60)):
         await asyncio.sleep(chaos.choice([0.0, 0.05, 0.5, 2.0, 10.0]))

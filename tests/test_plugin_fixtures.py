@@ -199,12 +199,13 @@ def test_seed_option_ini_header_and_reproduction(pytester: pytest.Pytester) -> N
     pytester.makepyfile(
         """
         import asyncio
+        from chronopype.processors.events import WaitScheduled
         from chronopype_testing import Step
 
         async def test_prints_its_randomness(fake_network_processor, chronopype_rng):
             processor = fake_network_processor([Step.not_connected(times=2)])
             await asyncio.sleep(10)
-            delays = [wait.delay for wait in processor.backoff_waits]
+            delays = [wait.delay for wait in processor.recorder.of_type(WaitScheduled)]
             print(f"RANDOMNESS {delays[1]!r} {chronopype_rng.random()!r}")
             assert False, "fails on purpose"
         """
@@ -266,12 +267,13 @@ def test_a_bad_seed_is_one_usage_error_at_start_up(
 SEEDED_FILE = """
 import asyncio
 
+from chronopype.processors.events import WaitScheduled
 from chronopype_testing import Step
 
 async def test_{name}(fake_network_processor, chronopype_rng):
     processor = fake_network_processor([Step.not_connected(times=3)])
     await asyncio.sleep(20)
-    delays = [round(wait.delay, 12) for wait in processor.backoff_waits]
+    delays = [round(w.delay, 12) for w in processor.recorder.of_type(WaitScheduled)]
     assert False, f"SEEDED {name} {{delays}} {{chronopype_rng.random()!r}}"
 """
 

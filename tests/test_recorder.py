@@ -89,16 +89,17 @@ async def test_records_a_users_subclass_in_loop_time(
     )
 
 
-async def test_close_detaches_and_fakes_share_their_history(
+async def test_close_detaches_and_a_late_recorder_sees_only_what_follows(
     fake_network_processor: FakeNetworkProcessorFactory, fake_clock: FakeClock
 ) -> None:
     processor = fake_network_processor([Step.connected(), Step.not_connected()])
     await fake_clock.run_until_idle()
     with TransitionRecorder(processor) as recorder:
-        # Attached after start(), yet it has the fake's earlier transitions.
-        assert recorder.statuses == [NOT_CONNECTED, CONNECTING, CONNECTED]
+        # An observer like any other: no special case for the fake, no history it did not see.
+        assert recorder.statuses == []
         await fake_clock.advance(10.0)
-        assert recorder.statuses[-2:] == [DISCONNECTING, NOT_CONNECTED]
+        assert recorder.statuses == [DISCONNECTING, NOT_CONNECTED]
+        assert processor.transitions[0].new is NOT_CONNECTED  # the fake's own recorder
     processor.stop()
     assert recorder.statuses[-1] is NOT_CONNECTED
     assert processor.transitions[-1].new is STOPPED
@@ -128,7 +129,7 @@ async def test_wrong_timeline_fails_with_an_aligned_ascii_timeline(
     request: pytest.FixtureRequest,
 ) -> None:
     processor = fake_network_processor([Step.connected(), Step.not_connected()])
-    recorder = transition_recorder(processor)
+    recorder = processor.recorder  # attached at construction, so it saw start()
     await fake_clock.advance(20.0)
     processor.stop()
     retry = f"{processor.checks[2]:.6f}".rstrip("0")
@@ -262,12 +263,12 @@ async def test_backoff_schedule_of_a_fake(
     assert_backoff_schedule(processor, [1, 2, 4, 8, 16, 32])
     with pytest.raises(AssertionError) as too_many:
         assert_backoff_schedule(processor, [1, 2, 4, 8, 16, 32, 64])
-    assert str(too_many.value).startswith("observed 6 retry gap(s), expected at least 7")
-    assert "(no such retry gap)" in str(too_many.value)
+    assert str(too_many.value).startswith("observed 6 backoff wait(s), expected at least 7")
+    assert "(no such backoff wait; expected base 64)" in str(too_many.value)
     with pytest.raises(AssertionError) as wrong:
         assert_backoff_schedule(processor, [1, 2, 8])
     message = str(wrong.value)
-    assert message.startswith("retry gap #3 is outside its backoff band (jitter 0.1)")
+    assert message.startswith("backoff wait #3: delay outside its band (jitter 0.1)")
     assert "[7.2, 8.8]" in message
     assert "  >>  3  " in message
     assert "  actual" in message and "    NOT_CONNECTED" in message
@@ -284,20 +285,24 @@ async def test_backoff_schedule_of_a_users_subclass_through_a_recorder(
     service.stop()
 
 
-async def test_gaps_across_a_pause_are_not_retry_gaps(
+async def test_a_resume_check_is_never_a_retry(
     fake_network_processor: FakeNetworkProcessorFactory, fake_clock: FakeClock
 ) -> None:
     processor = fake_network_processor([Step.not_connected(times=3)])
     await fake_clock.run_until_idle()
-    processor.pause()
+    processor.pause()  # cuts the first backoff wait (1 s) short
     await fake_clock.advance(500.0)
     processor.resume()
     await fake_clock.advance(100.0)
-    # check at 0 fails; the pause splits it from the check at 500, which fails, then 501...
+    # check at 0 fails; the pause splits it from the check at 500 (no retry: it starts a
+    # run), which fails and waits backoff_delay(2); the retry fails and waits backoff_delay(3).
     assert processor.checks[:2] == [0.0, 500.0]
-    assert_backoff_schedule(processor, [2, 4])
-    with pytest.raises(AssertionError, match="retry gap #1 is outside"):
-        assert_backoff_schedule(processor, [1, 2])
+    assert_backoff_schedule(processor, [1, 2, 4])
+    assert_backoff_schedule(processor)  # the core's bands for each retry count
+    with pytest.raises(AssertionError) as wrong:
+        assert_backoff_schedule(processor, [2, 4])
+    assert str(wrong.value).startswith("backoff wait #1: delay outside its band")
+    assert "LoopPaused at 0.0" in str(wrong.value)
 
 
 def test_backoff_arguments_are_checked() -> None:
@@ -309,7 +314,7 @@ def test_backoff_arguments_are_checked() -> None:
         async def check_network(self) -> NetworkStatus:
             return CONNECTED
 
-    with pytest.raises(TypeError, match="attach one to your processor before start"):
+    with pytest.raises(TypeError, match="attach a TransitionRecorder to this Bare before start"):
         assert_backoff_schedule(Bare(), [1])
     fake = FakeNetworkProcessor()
     with pytest.raises(ValueError, match="at least one base delay"):

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import pytest
 
 from chronopype import NetworkProcessor, NetworkStatus
+from chronopype.processors.backoff import BACKOFF_JITTER, backoff_base, jittered_backoff
 from chronopype_testing._sim_report import nearest_rank
 from chronopype_testing._sim_scenario import (
     MIN_OUTAGE_GAP_SECONDS,
@@ -46,8 +47,8 @@ def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def expected_backoff(rng: random.Random, failures: int) -> float:
-    base = min(2.0 ** (failures - 1), 300.0)
-    return min(max(base * (1.0 + rng.uniform(-0.1, 0.1)), 1.0), 300.0)
+    draw = rng.uniform(-BACKOFF_JITTER, BACKOFF_JITTER)
+    return jittered_backoff(backoff_base(failures), draw)
 
 
 def expected_checks(

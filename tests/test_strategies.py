@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chronopype import NetworkStatus
+from chronopype.processors import AttemptOutcome
+from chronopype.processors.events import CheckFinished
 from chronopype_testing import FakeClock, FakeNetworkProcessor, Step
 from chronopype_testing._recorder import illegal_transitions
 from chronopype_testing.strategies import (
@@ -52,16 +54,30 @@ def test_strategy_arguments_are_checked() -> None:
         outage_timelines(max_outages=1, min_outages=2)
 
 
-def expected_outcome(step: Step, timeout: float) -> str:
+_RETURNED = {
+    NetworkStatus.CONNECTED: AttemptOutcome.CONNECTED,
+    NetworkStatus.NOT_CONNECTED: AttemptOutcome.NOT_CONNECTED,
+    NetworkStatus.ERROR: AttemptOutcome.ERROR_RETURNED,
+}
+
+
+def expected_outcome(step: Step, timeout: float) -> tuple[AttemptOutcome, type | None]:
+    """The outcome a step's check is classified as, and the type of the error it carries."""
     if step.kind == "raises":
         assert isinstance(step.exception, type)
-        return f"raised {step.exception.__name__}"
-    if step.kind == "hangs" or (step.kind == "slow" and step.seconds >= timeout):
-        return "cancelled"
-    if step.kind == "cancelled_swallowed":
-        return "cancellation swallowed"
-    assert isinstance(step.result, NetworkStatus)
-    return step.result.name
+        return AttemptOutcome.RAISED, step.exception
+    if step.kind in ("hangs", "cancelled_swallowed") or (
+        step.kind == "slow" and step.seconds >= timeout
+    ):
+        return AttemptOutcome.TIMED_OUT, TimeoutError
+    outcome = _RETURNED.get(step.result) if isinstance(step.result, NetworkStatus) else None
+    if outcome is None:  # a value that is not a check result
+        return AttemptOutcome.RAISED, TypeError
+    return outcome, None
+
+
+def finished(processor: FakeNetworkProcessor) -> list[CheckFinished]:
+    return processor.recorder.of_type(CheckFinished)
 
 
 @settings(max_examples=80, deadline=None)
@@ -74,18 +90,21 @@ async def test_each_scripted_step_is_one_check(script: list[Step], then: Network
     processor.start(0.0)
     calls = [step for step in script for _ in range(step.times)]
     for _ in range(10_000):  # a minute of virtual time per turn; the bound is only a backstop
-        if len(processor.check_log) > len(calls):
+        if len(finished(processor)) > len(calls):
             break
         await asyncio.sleep(60.0)
     else:
-        raise AssertionError(f"only {len(processor.check_log)} checks for {len(calls)} steps")
+        raise AssertionError(f"only {len(finished(processor))} checks for {len(calls)} steps")
     processor.stop()
     await processor.await_cleanup()
 
     timeout = processor.check_network_timeout
-    outcomes = [record.outcome for record in processor.check_log]
+    outcomes = [
+        (event.outcome, None if event.error is None else type(event.error))
+        for event in finished(processor)
+    ]
     assert outcomes[: len(calls)] == [expected_outcome(step, timeout) for step in calls]
-    assert outcomes[len(calls)] == then.name
+    assert outcomes[len(calls)] == expected_outcome(Step.returns(then), timeout)
     assert illegal_transitions(processor.transitions) == []
     assert processor.start_network_calls == processor.stop_network_calls
     assert processor.pairing_violations == []
@@ -104,9 +123,10 @@ async def test_outage_checks_follow_the_windows(
     await asyncio.sleep(6 * 3600.0)
     processor.stop()
     await processor.await_cleanup()
-    for record in processor.check_log:
-        down = any(start <= record.started < end for start, end in windows)
-        assert record.outcome == ("NOT_CONNECTED" if down else "CONNECTED")
+    for event in finished(processor):
+        started = event.at - event.duration
+        down = any(start <= started < end for start, end in windows)
+        assert event.outcome is (AttemptOutcome.NOT_CONNECTED if down else AttemptOutcome.CONNECTED)
     assert clock.monotonic() == 6 * 3600.0
 
 

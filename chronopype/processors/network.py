@@ -37,25 +37,66 @@ from typing import Any, ClassVar
 
 from chronopype._checks import finite_number, real_number
 from chronopype.processors import _aio, machine
+from chronopype.processors.backoff import (
+    BACKOFF_CAP_SECONDS,
+    BACKOFF_FLOOR_SECONDS,
+    BACKOFF_JITTER,
+    backoff_base,
+    jittered_backoff,
+)
+from chronopype.processors.events import (
+    CheckFinished,
+    CheckStarted,
+    HookFailed,
+    HookFinished,
+    HookName,
+    HookStarted,
+    LoopPaused,
+    LoopStarted,
+    LoopStopped,
+    Observer,
+    ProcessorEvent,
+    StatusChanged,
+    WaitScheduled,
+)
 from chronopype.processors.machine import AttemptOutcome, Decision, NetworkStatus, WaitKind
 from chronopype.processors.tick import TickProcessor
 
-__all__ = ["NetworkProcessor", "NetworkStatus", "ProcessorDefect", "StatusListener"]
+__all__ = [
+    "BACKOFF_CAP_SECONDS",
+    "BACKOFF_FLOOR_SECONDS",
+    "BACKOFF_JITTER",
+    "NetworkProcessor",
+    "NetworkStatus",
+    "ProcessorDefect",
+    "StatusListener",
+]
 
 _fallback_logger = logging.getLogger(__name__)
 # Classes whose logger() failed once already: warn about it once, not on every message.
 _broken_logger_classes: set[type] = set()
 
 MIN_SETTING_SECONDS = 0.1
-BACKOFF_CAP_SECONDS = 300.0
-BACKOFF_FLOOR_SECONDS = 1.0
-BACKOFF_JITTER = 0.1
 # After await_cleanup() cancels an overdue cleanup, how long the cancellation may take to land.
 _CANCEL_GRACE_SECONDS = 1.0
 # recorded_defects keeps the latest this many.
 _DEFECTS_KEPT = 100
 
 StatusListener = Callable[[NetworkStatus, NetworkStatus], None]
+
+
+class _StatusFilter:
+    """A status listener as an observer: hears only ``StatusChanged``, as ``(old, new)``."""
+
+    __slots__ = ("listener",)
+
+    def __init__(self, listener: StatusListener) -> None:
+        self.listener = listener
+
+    def __call__(self, event: ProcessorEvent) -> None:
+        if type(event) is StatusChanged:
+            self.listener(event.old, event.new)
+
 
 # Module-level aliases for the per-check path: an enum member lookup through the class costs
 # ~0.15 us on Python 3.11 (~0.04 us on 3.13).
@@ -68,11 +109,11 @@ _STOPPED = NetworkStatus.STOPPED
 @dataclass(frozen=True, slots=True)
 class ProcessorDefect:
     """Something that went wrong inside the processor's machinery, not in the network:
-    ``kind`` is ``"illegal_transition"``, ``"listener_error"``, ``"hook_error"`` (a sync
-    hook: ``on_connected``/``on_disconnected``), ``"attempt_cancelled"``,
-    ``"abandoned_task"`` or ``"loop_error"``; ``at`` is the loop time (NaN without a running
-    loop). (A check or async hook that fails, a leaked ``CancelledError`` included, is a
-    network failure: recorded in ``state``, not here.)"""
+    ``kind`` is ``"illegal_transition"``, ``"listener_error"``, ``"observer_error"``,
+    ``"hook_error"`` (a sync hook: ``on_connected``/``on_disconnected``),
+    ``"attempt_cancelled"``, ``"abandoned_task"`` or ``"loop_error"``; ``at`` is the loop
+    time (NaN without a running loop). (A check or async hook that fails, a leaked
+    ``CancelledError`` included, is a network failure: recorded in ``state``, not here.)"""
 
     at: float
     kind: str
@@ -180,12 +221,13 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         "_defects",
         "_hook_timeout",
         "_last_connected_timestamp",
-        "_listeners",
         "_network_error_wait_time",
         "_network_started",
         "_notices",
+        "_observers",
         "_retired_tasks",
         "_rng",
+        "_runs",
         "_status",
         "_waiters",
     )
@@ -204,6 +246,8 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         self._network_error_wait_time = 60.0
         self._hook_timeout = 30.0
         self._current_run: _Run | None = None
+        # How many check loops start()/resume() began: the ``run`` of every event.
+        self._runs = 0
         # True from the moment start_network() begins until its paired stop_network() begins.
         self._network_started = False
         # Everything below is created on first use: a large fleet of idle processors would
@@ -214,12 +258,13 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         # Checks and hooks given up on because they ignored their cancellation; never awaited.
         self._abandoned: set[asyncio.Task[None]] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
-        self._listeners: list[StatusListener] | None = None
+        # Observers and status listeners (as _StatusFilter), in the order they were added.
+        self._observers: list[Observer] | None = None
         self._waiters: (
             list[tuple[frozenset[NetworkStatus], asyncio.Future[NetworkStatus]]] | None
         ) = None
-        # While listeners are being told of a change: the changes made meanwhile, in order.
-        self._notices: deque[tuple[NetworkStatus, NetworkStatus]] | None = None
+        # While observers are being told of an event: the events that happened meanwhile.
+        self._notices: list[ProcessorEvent] | None = None
         self._defects: deque[ProcessorDefect] | None = None
 
     # -- what subclasses implement -------------------------------------------------------------
@@ -320,36 +365,51 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     def backoff_delay(self, n: int) -> float:
         """Wait after ``n`` (>= 1) consecutive failures: 1, 2, 4 ... 256, 300 s, +/-10% jitter,
-        clamped to [1, 300] s."""
-        if isinstance(n, bool) or not isinstance(n, int):
-            raise TypeError(f"backoff_delay(n): n must be an int >= 1, got {n!r}")
-        if n < 1:
-            raise ValueError(f"backoff_delay(n): n must be an int >= 1, got {n}")
-        # 2**8 = 256 is the last power below the cap; avoid building huge ints for large n.
-        base = float(2 ** (n - 1)) if n <= 9 else BACKOFF_CAP_SECONDS
-        base = min(base, BACKOFF_CAP_SECONDS)
-        jittered = base * (1.0 + self.rng.uniform(-BACKOFF_JITTER, BACKOFF_JITTER))
-        return min(max(jittered, BACKOFF_FLOOR_SECONDS), BACKOFF_CAP_SECONDS)
+        clamped to [1, 300] s (``chronopype.processors.backoff``: ``backoff_base``,
+        ``jittered_backoff``, and ``backoff_bounds`` for the band)."""
+        try:
+            base = backoff_base(n)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"backoff_delay(n): {exc}") from None
+        return jittered_backoff(base, self.rng.uniform(-BACKOFF_JITTER, BACKOFF_JITTER))
 
     # -- observing status --------------------------------------------------------------------
+
+    def add_observer(self, observer: Observer) -> Callable[[], None]:
+        """Call ``observer(event)`` with every event (``chronopype.processors.events``) from
+        now on; returns an unsubscribe function (idempotent).
+
+        Events are built only while someone observes. Observers are called in the order they
+        were added, each event to all of them before the next event; an event caused from
+        inside an observer (say it calls ``pause()``) is delivered after the current one. An
+        observer that raises is logged and recorded (``recorded_defects``, kind
+        ``"observer_error"``) and never ends the check loop.
+        """
+        if not callable(observer):
+            raise TypeError(f"observer must be callable, got {observer!r}")
+        return self._subscribe(observer)
 
     def add_status_listener(self, listener: StatusListener) -> Callable[[], None]:
         """Call ``listener(old, new)`` on every status change; returns an unsubscribe function.
 
-        Exceptions raised by the listener are logged and otherwise ignored.
+        An observer of ``StatusChanged`` events only (see ``add_observer``). Exceptions raised
+        by the listener are logged and otherwise ignored.
         """
         if not callable(listener):
             raise TypeError(f"status listener must be callable, got {listener!r}")
-        if self._listeners is None:
-            self._listeners = []
-        self._listeners.append(listener)
+        return self._subscribe(_StatusFilter(listener))
+
+    def _subscribe(self, observer: Observer) -> Callable[[], None]:
+        if self._observers is None:
+            self._observers = []
+        self._observers.append(observer)
         subscribed = True
 
         def unsubscribe() -> None:
             nonlocal subscribed
-            if subscribed and self._listeners is not None:
+            if subscribed and self._observers is not None:
                 subscribed = False
-                self._listeners.remove(listener)
+                self._observers.remove(observer)
 
         return unsubscribe
 
@@ -398,7 +458,14 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         super().start(timestamp)
         self.state.retry_count = 0
         run = self._begin_run()
-        self._set_status(_NOT_CONNECTED)
+        held = self._hold_events()
+        try:
+            if self._observers:
+                self._emit(LoopStarted(*self._stamp(), resumed=False))
+            self._set_status(_NOT_CONNECTED)
+        finally:
+            if held:
+                self._deliver()
         if run is self._current_run:  # a listener may have paused or stopped it already
             self._spawn_attempt(loop, run, restarted=True)
 
@@ -409,14 +476,26 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         if run is None:
             return
         self._end_run()
-        self._set_status(machine.status_after_pause(self._status, run.restore_status))
+        held = self._hold_events()
+        try:
+            if self._observers:
+                self._emit(LoopPaused(*self._stamp()))
+            self._set_status(machine.status_after_pause(self._status, run.restore_status))
+        finally:
+            if held:
+                self._deliver()
 
     def resume(self) -> None:
         """Restart the check loop (checking at once) if active and not already running."""
         if not self.state.is_active or self._live_run() is not None:
             return
         loop = _running_loop("resume")
-        self._spawn_attempt(loop, self._begin_run(), restarted=True)
+        run = self._begin_run()
+        if self._observers:
+            self._emit(LoopStarted(*self._stamp(), resumed=True))
+            if run is not self._current_run:
+                return
+        self._spawn_attempt(loop, run, restarted=True)
 
     def stop(self) -> None:
         """Cancel the loop and any in-flight check or hook, and become STOPPED at once.
@@ -430,7 +509,14 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         previous = self._status
         if previous is _STOPPED:
             return
-        self._set_status(_STOPPED)
+        held = self._hold_events()
+        try:
+            if self._observers:
+                self._emit(LoopStopped(*self._stamp()))
+            self._set_status(_STOPPED)
+        finally:
+            if held:
+                self._deliver()
         if previous is _CONNECTED:
             self._call_sync_hook(self.on_disconnected, "on_disconnected")
         if self.state.is_active:  # a listener or hook started it again; its run pairs the hooks
@@ -541,33 +627,71 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             )
             return False
         self._status = new
-        if self._listeners or self._waiters:
-            self._notify(old, new)
+        if self._observers or self._waiters:
+            self._emit(StatusChanged(*self._stamp(), old, new))
         return True
 
-    def _notify(self, old: NetworkStatus, new: NetworkStatus) -> None:
+    # -- events ----------------------------------------------------------------------------
+
+    def _stamp(self) -> tuple[NetworkProcessor, float, float, int]:
+        """The fields every event starts with: processor, loop time, wall time, run."""
+        loop = asyncio.events._get_running_loop()
+        return self, math.nan if loop is None else loop.time(), time.time(), self._runs
+
+    def _emit(self, event: ProcessorEvent) -> None:
+        """Deliver ``event`` to every observer, or, while observers are being told of an
+        earlier event (or a lifecycle change is under way), after that one."""
         notices = self._notices
-        if notices is not None:  # a listener changed the status: tell everyone after this one
-            notices.append((old, new))
+        if notices is not None:
+            notices.append(event)
             return
-        notices = self._notices = deque(((old, new),))
+        self._notices = [event]
+        self._deliver()
+
+    def _hold_events(self) -> bool:
+        """Hold events back until ``_deliver()``, so that a lifecycle call's events are
+        delivered once its change is complete; False if they are held already or unobserved."""
+        if self._notices is not None or not (self._observers or self._waiters):
+            return False
+        self._notices = []
+        return True
+
+    def _deliver(self) -> None:
+        notices = self._notices
+        assert notices is not None
+        delivered = 0
         try:
-            while notices:
-                was, now = notices.popleft()
-                for listener in tuple(self._listeners or ()):
+            # A list read in order (not a deque): most deliveries are of one event.
+            while delivered < len(notices):
+                event = notices[delivered]
+                delivered += 1
+                for observer in tuple(self._observers or ()):
                     try:
-                        listener(was, now)
+                        observer(event)
                     except (Exception, asyncio.CancelledError) as exc:
-                        self._record_defect(
-                            "listener_error",
-                            f"status listener {listener!r} failed on {was.name} -> {now.name}",
-                            exc,
-                        )
-                for wanted, future in self._waiters or ():
-                    if now in wanted and not future.done():
-                        future.set_result(now)
+                        self._observer_failed(observer, event, exc)
+                if self._waiters and type(event) is StatusChanged:
+                    now = event.new
+                    for wanted, future in self._waiters:
+                        if now in wanted and not future.done():
+                            future.set_result(now)
         finally:
             self._notices = None
+
+    def _observer_failed(
+        self, observer: Observer, event: ProcessorEvent, exc: BaseException
+    ) -> None:
+        if type(observer) is _StatusFilter and type(event) is StatusChanged:
+            self._record_defect(
+                "listener_error",
+                f"status listener {observer.listener!r} failed on "
+                f"{event.old.name} -> {event.new.name}",
+                exc,
+            )
+        else:
+            self._record_defect(
+                "observer_error", f"observer {observer!r} failed on {type(event).__name__}", exc
+            )
 
     # -- one run of the check loop -----------------------------------------------------------
 
@@ -588,6 +712,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     def _begin_run(self) -> _Run:
         run = self._current_run = _Run(contextvars.copy_context())  # what create_task() would make
+        self._runs += 1
         return run
 
     def _end_run(self) -> None:
@@ -693,13 +818,25 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             "(resume() restarts it)",
             level=logging.WARNING,
         )
-        self._set_status(machine.status_after_pause(self._status, run.restore_status))
+        held = self._hold_events()
+        try:
+            if self._observers:
+                self._emit(LoopPaused(*self._stamp(), cancelled_from_outside=True))
+            self._set_status(machine.status_after_pause(self._status, run.restore_status))
+        finally:
+            if held:
+                self._deliver()
 
     def _survive_defect(self, run: _Run, exc: BaseException) -> float:
         self.state.record_error(exc, time.time())
         self._record_defect("loop_error", "the network check loop failed", exc)
         self._set_status(machine.defect_status(self._status))
-        return self._network_error_wait_time
+        delay = self._network_error_wait_time
+        if self._observers and run is self._current_run:
+            self._emit(
+                WaitScheduled(*self._stamp(), WaitKind.ERROR_WAIT, delay, self.state.retry_count)
+            )
+        return delay
 
     # -- one attempt: classify -> decide -> execute -----------------------------------------
 
@@ -712,6 +849,10 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         if checking is not status:
             run.restore_status = status
             self._set_status(checking)
+            if run is not self._current_run:
+                return 0.0
+        if self._observers:
+            self._emit(CheckStarted(*self._stamp(), checking))
             if run is not self._current_run:
                 return 0.0
         # The check begins here ...
@@ -730,7 +871,10 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         if run is not self._current_run:  # the check paused or stopped it, or a listener
             return 0.0
         # ... and ends here, with its outcome.
-        decision = machine.decide(checking, self._classify(result, failure, expired, began))
+        outcome = self._classify(result, failure, expired, began)
+        if run is not self._current_run:  # an observer told of the outcome paused or stopped it
+            return 0.0
+        decision = machine.decide(checking, outcome)
         if decision.start_network or decision.release_network:
             return await self._execute(run, decision)
         return self._settle(run, decision)
@@ -745,8 +889,14 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                 f"{self._check_network_timeout} s: timed out"
             )
             self.state.record_error(timed_out, time.time())
-            self._log(logging.WARNING, "%s: %s", type(self).__name__, timed_out)
-            return AttemptOutcome.TIMED_OUT
+            self._log(
+                logging.WARNING,
+                "%s: %s",
+                type(self).__name__,
+                timed_out,
+                fields={"outcome": AttemptOutcome.TIMED_OUT.name},
+            )
+            return self._checked(began, AttemptOutcome.TIMED_OUT, timed_out)
         if failure is None:
             if result is _CONNECTED:
                 outcome = AttemptOutcome.CONNECTED
@@ -762,9 +912,21 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             if failure is None:
                 loop_now = asyncio.get_running_loop().time()
                 self.state.record_execution(loop_now - began, time.time())
+                if self._observers:
+                    self._checked(began, outcome, None)
                 return outcome
-        self._report_failure("check_network()", failure)
-        return AttemptOutcome.RAISED
+        self._report_failure(
+            "check_network()", failure, fields={"outcome": AttemptOutcome.RAISED.name}
+        )
+        return self._checked(began, AttemptOutcome.RAISED, failure)
+
+    def _checked(
+        self, began: float, outcome: AttemptOutcome, error: BaseException | None
+    ) -> AttemptOutcome:
+        if self._observers:
+            processor, at, wall, run = self._stamp()
+            self._emit(CheckFinished(processor, at, wall, run, outcome, at - began, error))
+        return outcome
 
     async def _execute(self, run: _Run, decision: Decision) -> float:
         """Carry out a decision that runs hooks (see ``machine.Decision`` for the order)."""
@@ -780,7 +942,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             self._set_status(NetworkStatus.DISCONNECTING)
             if run is not self._current_run:
                 return 0.0
-            self._call_sync_hook(self.on_disconnected, "on_disconnected")
+            self._call_sync_hook(self.on_disconnected, "on_disconnected", run)
             if run is not self._current_run:
                 return 0.0
         if decision.release_network:
@@ -797,7 +959,23 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         delay = self._wait_seconds(decision.wait_kind)  # a defect here settles on ERROR
         self._set_status(decision.settle_status)
         if decision.start_network and run is self._current_run and self._status is _CONNECTED:
-            self._call_sync_hook(self.on_connected, "on_connected")
+            self._call_sync_hook(self.on_connected, "on_connected", run)
+        if (
+            decision.wait_kind is not WaitKind.INTERVAL
+        ):  # after a failure only: never per healthy check
+            self._log(
+                logging.DEBUG,
+                "%s: next check in %.3f s (%s)",
+                type(self).__name__,
+                delay,
+                decision.wait_kind.name,
+                fields={"delay": delay, "wait_kind": decision.wait_kind.name},
+            )
+        if self._observers and run is self._current_run:
+            # The wait begins now: the attempt task arms its timer without awaiting again.
+            self._emit(
+                WaitScheduled(*self._stamp(), decision.wait_kind, delay, self.state.retry_count)
+            )
         return delay
 
     def _count_retry(self, decision: Decision) -> None:
@@ -823,6 +1001,10 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             await self._release_network()
             if run is not self._current_run:
                 return False
+        if self._observers:
+            self._emit(HookStarted(*self._stamp(), "start_network"))
+            if run is not self._current_run:
+                return False
         self._network_started = True
         return await self._run_async_hook(self.start_network, "start_network")
 
@@ -831,13 +1013,16 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         if not self._network_started:
             return
         self._network_started = False
+        if self._observers:  # the hook runs whatever an observer does: it pairs a start
+            self._emit(HookStarted(*self._stamp(), "stop_network"))
         await self._run_async_hook(self.stop_network, "stop_network")
 
     async def _run_async_hook(
-        self, hook: Callable[[], Coroutine[Any, Any, None]], name: str
+        self, hook: Callable[[], Coroutine[Any, Any, None]], name: HookName
     ) -> bool:
         # The hook begins here ...
-        when = asyncio.get_running_loop().time() + self._hook_timeout
+        began = asyncio.get_running_loop().time()
+        when = began + self._hook_timeout
         coro, pending, failure = _aio.begin_call(hook)
         expired = False
         if coro is not None:
@@ -848,16 +1033,41 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
         if expired:  # also when the hook swallowed the timeout's cancellation
             failure = TimeoutError(f"{name}() took longer than hook_timeout={self._hook_timeout} s")
         if failure is None:
+            if self._observers:
+                self._hook_ended(name, began, None)
             return True
-        self._report_failure(f"{name}()", failure)
+        self._report_failure(f"{name}()", failure, fields={"hook": name})
+        if self._observers:
+            self._hook_ended(name, began, failure)
         return False
 
-    def _call_sync_hook(self, hook: Callable[[], None], name: str) -> None:
+    def _call_sync_hook(
+        self, hook: Callable[[], None], name: HookName, run: _Run | None = None
+    ) -> None:
+        """Call ``on_connected``/``on_disconnected``; ``run``: skip it if an observer told of
+        its start made that run stale."""
+        began = math.nan
+        if self._observers:
+            processor, began, wall, number = self._stamp()
+            self._emit(HookStarted(processor, began, wall, number, name))
+            if run is not None and run is not self._current_run:
+                return
+        failure: BaseException | None = None
         try:
             hook()
         except (Exception, asyncio.CancelledError) as exc:
-            self._report_failure(f"{name}()", exc)
+            failure = exc
+            self._report_failure(f"{name}()", exc, fields={"hook": name})
             self._record_defect("hook_error", f"{name}() failed", exc, logged=True)
+        if self._observers:
+            self._hook_ended(name, began, failure)
+
+    def _hook_ended(self, name: HookName, began: float, failure: BaseException | None) -> None:
+        processor, at, wall, run = self._stamp()
+        if failure is None:
+            self._emit(HookFinished(processor, at, wall, run, name, at - began))
+        else:
+            self._emit(HookFailed(processor, at, wall, run, name, at - began, failure))
 
     # -- tasks the processor owns beside the attempt -----------------------------------------
 
@@ -937,7 +1147,9 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
 
     # -- logging -------------------------------------------------------------------------------
 
-    def _report_failure(self, what: str, exc: BaseException) -> None:
+    def _report_failure(
+        self, what: str, exc: BaseException, *, fields: dict[str, object] | None = None
+    ) -> None:
         self.state.record_error(exc, time.time())
         self._log(
             logging.ERROR,
@@ -946,6 +1158,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             what,
             exc,
             exc_info=exc,
+            fields=fields,
         )
 
     def _record_defect(
@@ -967,17 +1180,42 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
             ProcessorDefect(at, kind, message if exc is None else f"{message}: {exc!r}")
         )
         if not logged:
-            self._log(level, "%s: %s", type(self).__name__, message, exc_info=exc)
+            self._log(
+                level, "%s: %s", type(self).__name__, message, exc_info=exc, fields={"defect": kind}
+            )
+
+    def _log_fields(self) -> dict[str, object]:
+        """The fields every log record of this processor carries in ``extra`` (so JSON
+        formatters and structlog see them as attributes): ``processor`` (class name),
+        ``status``, ``retry_count`` and ``run`` (as in events); records about a check add
+        ``outcome``, about a hook ``hook``, about a defect ``defect``."""
+        return {
+            "processor": type(self).__name__,
+            "status": self._status.name,
+            "retry_count": self.state.retry_count,
+            "run": self._runs,
+        }
 
     def _log(
-        self, level: int, message: str, *args: object, exc_info: BaseException | None = None
+        self,
+        level: int,
+        message: str,
+        *args: object,
+        exc_info: BaseException | None = None,
+        fields: dict[str, object] | None = None,
     ) -> None:
         """Log through ``logger()``, falling back to this module's logger if that fails, so a
-        broken logger can never end the check loop."""
+        broken logger can never end the check loop. Every record carries ``_log_fields()``
+        (and ``fields``) in ``extra``."""
         cls = type(self)
         try:
             logger = cls.logger()
-            logger.log(level, message, *args, exc_info=exc_info)
+            if not logger.isEnabledFor(level):
+                return
+            extra = self._log_fields()
+            if fields:
+                extra.update(fields)
+            logger.log(level, message, *args, exc_info=exc_info, extra=extra)
             return
         except Exception as logger_failure:
             if cls not in _broken_logger_classes:
@@ -988,4 +1226,7 @@ class NetworkProcessor(TickProcessor, metaclass=ABCMeta):
                     logger_failure,
                     _fallback_logger.name,
                 )
-        _fallback_logger.log(level, message, *args, exc_info=exc_info)
+        extra = self._log_fields()
+        if fields:
+            extra.update(fields)
+        _fallback_logger.log(level, message, *args, exc_info=exc_info, extra=extra)
