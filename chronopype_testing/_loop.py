@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import heapq
+import ipaddress
 import itertools
 import math
 import selectors
 import socket
 import time
-from collections.abc import Callable, Coroutine, Sized
+from collections.abc import Callable, Coroutine, Mapping, Sized
 from concurrent.futures import Executor
 from contextvars import Context
 from datetime import UTC, datetime
@@ -64,6 +65,53 @@ def _start_to_ns(start: float | datetime) -> int:
     return round(start * 1_000_000_000)
 
 
+# A declared-silent peer: (normalized IP, port); the IP is "*" for a wildcard listener.
+_PeerKey = tuple[str, int]
+_ANY_HOST = "*"
+
+
+def _normalize_ip(host: str) -> str:
+    """The canonical text of an IP literal (IPv4-mapped IPv6 becomes IPv4)."""
+    ip = ipaddress.ip_address(host.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _silence_keys(address: object) -> frozenset[_PeerKey]:
+    """Every (ip, port) a client may see as the peer address of ``address``."""
+    if not isinstance(address, tuple) or len(address) < 2:
+        raise TypeError(f"address must be a (host, port) tuple, not {address!r}")
+    host, port = address[0], address[1]
+    if not isinstance(host, str):
+        raise TypeError(f"address host must be a str, not {type(host).__name__}")
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"address port must be an int, not {type(port).__name__}")
+    if not 0 < port < 65_536:
+        raise ValueError(f"address port must be in 1..65535, got {port!r}")
+    if host in ("", "0.0.0.0", "::"):
+        return frozenset({(_ANY_HOST, port)})
+    try:
+        return frozenset({(_normalize_ip(host), port)})
+    except ValueError:
+        pass
+    # A host name ("localhost"): every address it resolves to.
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ValueError(f"cannot resolve address host {host!r}: {exc}") from exc
+    return frozenset((_normalize_ip(str(info[4][0])), port) for info in infos)
+
+
+def _peer_key(peername: object) -> _PeerKey | None:
+    if isinstance(peername, tuple) and len(peername) >= 2 and isinstance(peername[0], str):
+        try:
+            return (_normalize_ip(peername[0]), int(peername[1]))
+        except ValueError:
+            return None
+    return None
+
+
 def _describe_task(task: asyncio.Task[Any]) -> str:
     coro = task.get_coro()
     name = getattr(coro, "__qualname__", repr(coro))
@@ -83,6 +131,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
     _timer_cancelled_count: int
     _selector: selectors.BaseSelector
     _ssock: socket.socket
+    _transports: Mapping[int, asyncio.BaseTransport]
     if TYPE_CHECKING:
 
         def _check_closed(self) -> None: ...
@@ -283,15 +332,24 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             return False
         self_pipe = self._ssock.fileno()
         listeners = (self._accept_connection, self._sock_accept)
+        silent = self._clock._silent_peers
         for key in fd_map.values():
             if key.fd == self_pipe:
                 continue
             reader, writer = key.data
-            if writer is not None:
-                return True
-            if reader is not None and reader._callback not in listeners:
-                return True
+            if writer is None and (reader is None or reader._callback in listeners):
+                continue
+            if silent and self._peer_is_silent(key.fd, silent):
+                continue
+            return True
         return False
+
+    def _peer_is_silent(self, fd: int, silent: dict[_PeerKey, int]) -> bool:
+        transport = self._transports.get(fd)
+        if transport is None:
+            return False
+        peer = _peer_key(transport.get_extra_info("peername"))
+        return peer is not None and (peer in silent or (_ANY_HOST, peer[1]) in silent)
 
     def _poll_io(self, timeout: float | None) -> bool:
         events = self._selector.select(timeout)
@@ -419,6 +477,11 @@ class FakeClock:
       Listening sockets and the loop's self-pipe do not count, so pure timer code never
       waits. An idle open connection therefore costs up to ``io_grace`` real seconds per
       jump; lower ``io_grace`` if that matters.
+    * **Intended silence.** A tool in the same loop that holds traffic back on purpose
+      (a fault-injecting proxy) declares its listening address with
+      :meth:`intend_silence`: a connection whose peer is that address never holds virtual
+      time back, whatever is outstanding on it. :meth:`current` finds the FakeClock of
+      the running loop, so such a tool needs no reference to the clock.
     * **Deadlocks.** If every task is blocked, no timer can fire, and no real I/O or
       executor job is outstanding, the loop raises :class:`VirtualTimeDeadlock` naming
       the blocked tasks, instead of hanging.
@@ -450,6 +513,8 @@ class FakeClock:
         self._io_grace = _check_duration("io_grace", io_grace)
         self._loop: _VirtualTimeLoop | None = None
         self._now_when_detached = 0.0
+        # Declared-silent peers (see intend_silence): key -> number of live declarations.
+        self._silent_peers: dict[_PeerKey, int] = {}
 
     def __repr__(self) -> str:
         return (
@@ -483,6 +548,50 @@ class FakeClock:
         if loop is not self._loop:
             raise RuntimeError("this FakeClock does not drive the running event loop")
         return self._loop
+
+    @staticmethod
+    def current() -> FakeClock | None:
+        """The FakeClock driving the running event loop, or None (a real loop, or no loop)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return loop._clock if isinstance(loop, _VirtualTimeLoop) else None
+
+    def intend_silence(self, address: tuple[str, int]) -> Callable[[], None]:
+        """Declare that connections to the local ``(host, port)`` may be silent on purpose.
+
+        For code in this same loop that holds traffic back deliberately (a fault-injecting
+        proxy listening on ``address``): a socket whose peer address is ``address`` never
+        holds virtual time, so a request the proxy swallows times out in virtual time at
+        once instead of after ``io_grace`` of real patience. A wildcard host (``""``,
+        ``"0.0.0.0"``, ``"::"``) matches any peer host on that port; a host name matches
+        every address it resolves to.
+
+        Returns a function that withdraws this declaration; calling it again does nothing.
+        Declaring an address that is already declared is harmless: it stays silent until
+        every declaration of it is withdrawn. The declaration belongs to this clock, so it
+        holds for every loop the clock drives.
+        """
+        keys = _silence_keys(address)
+        silent = self._silent_peers
+        for key in keys:
+            silent[key] = silent.get(key, 0) + 1
+        withdrawn = False
+
+        def withdraw() -> None:
+            nonlocal withdrawn
+            if withdrawn:
+                return
+            withdrawn = True
+            for key in keys:
+                left = silent[key] - 1
+                if left:
+                    silent[key] = left
+                else:
+                    del silent[key]
+
+        return withdraw
 
     # -- reading time ----------------------------------------------------------------
 
