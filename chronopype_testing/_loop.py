@@ -115,6 +115,18 @@ _running_loops: dict[int, _VirtualTimeLoop] = {}
 _running_lock = threading.Lock()
 
 
+_original_thread_start = threading.Thread.start
+
+
+def _start_thread_noted(thread: threading.Thread) -> None:
+    """Thread.start while a FakeClock loop runs: a thread the loop's own code starts may
+    call back into the loop, so that loop counts it as real work."""
+    loop = _running_loops.get(threading.get_ident())
+    if loop is not None:
+        loop._started_threads[thread] = time.perf_counter()
+    _original_thread_start(thread)
+
+
 class VirtualTimeDeadlock(RuntimeError):
     """Every task is blocked, and nothing (no timer, real I/O or thread) can wake one."""
 
@@ -132,8 +144,6 @@ def _check_privates(loop: asyncio.AbstractEventLoop) -> None:
     missing += [
         f"TimerHandle.{name}" for name in _HANDLE_PRIVATE_NAMES if not hasattr(handle, name)
     ]
-    if not hasattr(threading, "_active"):
-        missing.append("threading._active")
     if missing:
         version = ".".join(map(str, sys.version_info[:3]))
         raise RuntimeError(
@@ -228,6 +238,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._executor_jobs: dict[asyncio.Future[Any], tuple[float, str]] = {}
         # Client connections with a request written and no data received since.
         self._replies_due: dict[int, tuple[float, asyncio.BaseTransport]] = {}
+        # Client connections whose reply began to arrive -> when: the rest may follow.
+        self._answered: dict[int, float] = {}
         # Other fds with a reader or writer: sock_recv/sock_connect, pipes, pidfds, ...
         # fd -> (since, (local, peer) or None for a non-socket)
         self._watched_fds: dict[
@@ -236,11 +248,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._subprocesses: dict[asyncio.BaseTransport, tuple[float, str]] = {}
         self._listening: dict[PeerKey, int] = {}
         self._signals_since = 0.0
-        # Threads: those alive when the loop started never count; others do until quiet.
-        self._active_threads: Sized = threading._active  # type: ignore[attr-defined]
-        self._threads_before: set[int] | None = None
-        self._thread_baseline = 0
-        self._thread_since: dict[int, float] = {}
+        # Threads started from this loop's thread while it runs, -> their patience start.
+        self._started_threads: dict[threading.Thread, float] = {}
         self._executors: list[Executor] = []
         self._watching = True
 
@@ -300,11 +309,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
                     "time. Run fake-clock tests in one thread (pytest-xdist uses processes)."
                 )
             _running_loops[me] = self
-        if self._threads_before is None:
-            # Threads alive when the loop first ran are not its work; those started since
-            # (in a fixture run on this loop, or in the test) are.
-            self._threads_before = {t.ident for t in threading.enumerate() if t.ident}
-            self._thread_baseline = len(self._active_threads)
+        if threading.Thread.start is not _start_thread_noted:
+            threading.Thread.start = _start_thread_noted  # type: ignore[method-assign,assignment]
         # time.time() and datetime.now() follow virtual time only while this loop runs.
         self._travel = time_machine.travel(self._clock._wall_ns(self._now) / 1e9, tick=False)
         self._traveller = self._travel.start()
@@ -320,6 +326,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._travel = None
             with _running_lock:
                 _running_loops.pop(me, None)
+                if not _running_loops and threading.Thread.start is _start_thread_noted:
+                    threading.Thread.start = _original_thread_start  # type: ignore[method-assign]
 
     # -- timers ----------------------------------------------------------------------
 
@@ -344,10 +352,10 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         context: Context | None = None,
     ) -> asyncio.Handle:
         handle = super().call_soon_threadsafe(callback, *args, context=context)
-        ident = threading.get_ident()
-        if ident in self._thread_since:
+        thread = threading.current_thread()
+        if thread in self._started_threads:
             # A thread that calls back is alive and working: it gets patience anew.
-            self._thread_since[ident] = time.perf_counter()
+            self._started_threads[thread] = time.perf_counter()
         return handle
 
     def call_later(
@@ -502,8 +510,9 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             now = time.perf_counter()
             for key, mask in events:
                 fd = key.fd
-                if mask & selectors.EVENT_READ:
-                    self._replies_due.pop(fd, None)
+                if mask & selectors.EVENT_READ and fd in self._replies_due:
+                    del self._replies_due[fd]
+                    self._answered[fd] = now
                 watched = self._watched_fds.get(fd)
                 if watched is not None:
                     self._watched_fds[fd] = (now, watched[1])
@@ -538,9 +547,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._subprocesses[transport] = (time.perf_counter(), what)
         return transport
 
-    def add_signal_handler(
-        self, sig: int, callback: Callable[[*_Ts], object], *args: *_Ts
-    ) -> None:
+    def add_signal_handler(self, sig: int, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
         super().add_signal_handler(sig, callback, *args)
         self._signals_since = time.perf_counter()
 
@@ -582,31 +589,24 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
                 work.append((since, what))
         if self._signal_handlers:
             work.append((self._signals_since, "signal handlers"))
-        if len(self._active_threads) > self._thread_baseline or self._thread_since:
-            work.extend(self._new_threads(now))
+        if self._started_threads:
+            work.extend(self._threads_at_work())
         for since, reason in self._clock._outside_work.values():
             work.append((since, reason))
         return work
 
-    def _new_threads(self, now: float) -> list[tuple[float, str]]:
-        quiet_pools: set[int] = set()
+    def _threads_at_work(self) -> list[tuple[float, str]]:
+        pool_threads: set[threading.Thread] = set()
         for executor in self._executors:
             if isinstance(executor, ThreadPoolExecutor):
-                quiet_pools.update(t.ident for t in getattr(executor, "_threads", ()) if t.ident)
-        before, since_of = self._threads_before or set(), self._thread_since
+                # Idle pool workers wait for jobs; the jobs themselves are counted.
+                pool_threads.update(getattr(executor, "_threads", ()))
         alive: list[tuple[float, str]] = []
-        seen: set[int] = set()
-        me = threading.get_ident()
-        for thread in threading.enumerate():
-            ident = thread.ident
-            if ident is None or ident in before or ident in quiet_pools or ident == me:
-                continue
-            seen.add(ident)
-            since = since_of.setdefault(ident, now)
-            alive.append((since, f"thread {thread.name}"))
-        for ident in list(since_of):
-            if ident not in seen:
-                del since_of[ident]
+        for thread, since in list(self._started_threads.items()):
+            if not thread.is_alive():
+                del self._started_threads[thread]
+            elif thread not in pool_threads:
+                alive.append((since, f"thread {thread.name}"))
         return alive
 
     def _poll_io(self, timeout: float | None) -> bool:
@@ -640,8 +640,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             and self._clock._autojump
             and len(self._registered) == 1
             and not (self._executor_jobs or self._idle_waiters or self._signal_handlers)
-            and len(self._active_threads) <= self._thread_baseline
-            and not self._clock._outside_work
+            and not (self._started_threads or self._clock._outside_work)
             and self._now < timers[0][0] <= self._max_when
         ):
             # Pure timer code (the hot path): jump straight to the next deadline.
@@ -689,12 +688,24 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             return
         if may_jump and next_when <= self._max_when:
             self._jump_to(next_when)
+            outside = self._clock._outside_work
+            if outside:
+                # A producer the loop cannot see gets io_grace again before every jump.
+                for token, (_, reason) in list(outside.items()):
+                    outside[token] = (now_real, reason)
             return
         if may_jump and next_when > self._clock._limit_when():
             raise VirtualTimeLimitExceeded(self._limit_message(next_when))
+        answered = self._answered
+        for fd, when in list(answered.items()):
+            if now_real - when < grace:
+                work.append((when, f"rest of a reply on fd {fd}"))
+            else:
+                del answered[fd]
         if work:
-            # Nothing to jump to, but real work may still end: wait for it as a real
-            # loop would, looking again every slice in case it ended without a word.
+            # Nothing to jump to, but real work may still end (or a reply that came in
+            # pieces continue): wait for it as a real loop would, looking again every
+            # slice in case it ended without a word.
             self._wait_for_real_work(_REAL_WAIT_SLICE, work)
             return
         raise VirtualTimeDeadlock(self._deadlock_message(next_when))
@@ -926,10 +937,12 @@ class FakeClock:
     def expect_outside_work(self, reason: str) -> Iterator[None]:
         """Hold virtual time for a producer the loop cannot see (another program).
 
-        Inside the block, the clock treats ``reason`` as outstanding real work: before a
-        jump it waits up to ``io_grace`` real seconds (from entering the block, renewed by
-        any I/O) for something to arrive, and with nothing left to jump to it waits
-        instead of raising VirtualTimeDeadlock.
+        Inside the block, the clock treats ``reason`` as outstanding real work: before
+        every jump it gives the producer ``io_grace`` real seconds (so virtual time moves
+        at most one jump per ``io_grace``), and with nothing left to jump to it waits for
+        the producer instead of raising VirtualTimeDeadlock. This is the escape hatch the
+        deadlock message names; the loop sees threads it started, subprocesses, sockets
+        and signals by itself.
         """
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, not {type(reason).__name__}")
