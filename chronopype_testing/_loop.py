@@ -250,7 +250,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         # started. Executor jobs: future -> (since, what).
         self._executor_jobs: dict[asyncio.Future[Any], tuple[float, str]] = {}
         # Client connections with a request written and no data received since.
-        self._replies_due: dict[int, tuple[float, asyncio.BaseTransport]] = {}
+        # fd -> (since, transport, its peer)
+        self._replies_due: dict[int, tuple[float, asyncio.BaseTransport, PeerKey | None]] = {}
         # Client connections whose reply began to arrive -> when: the rest may follow.
         # fd -> (when the last piece came, how long the next may take to follow).
         self._answered: dict[int, tuple[float, float]] = {}
@@ -476,13 +477,14 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         write = transport.write
         writelines = transport.writelines
         clock = time.perf_counter
+        peer = peer_key(transport.get_extra_info("peername"))
 
         def await_reply() -> None:
             # Patience runs from the first unanswered write. An entry of an earlier
             # connection that had the same fd number is stale: this one starts anew.
             due = replies_due.get(fd)
             if due is None or due[1] is not transport:
-                replies_due[fd] = (clock(), transport)
+                replies_due[fd] = (clock(), transport, peer)
 
         def write_and_await_reply(data: Any) -> None:
             write(data)
@@ -532,14 +534,16 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._watched_fds[fileno] = (time.perf_counter(), socket_ends(fileno))
 
     def _process_events(self, events: list[tuple[selectors.SelectorKey, int]]) -> None:
-        if self._replies_due or self._watched_fds:
+        if self._replies_due or self._answered or self._watched_fds:
             now = time.perf_counter()
             for key, mask in events:
                 fd = key.fd
                 if mask & selectors.EVENT_READ and (
                     fd in self._replies_due or fd in self._answered
                 ):
-                    self._replies_due.pop(fd, None)
+                    due = self._replies_due.pop(fd, None)
+                    if due is not None and self._exempt((None, due[2])):
+                        continue  # the loop serves (or silences) the other end itself
                     # A reply may come in pieces (a server flushes its buffer as it fills):
                     # after a big piece, give the next one longer to follow.
                     big = _bytes_waiting(fd) >= _BIG_REPLY_PIECE
@@ -597,12 +601,11 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         """(patience start, what) of every piece of real work the loop can see."""
         work: list[tuple[float, str]] = list(self._executor_jobs.values())
         transports = self._transports
-        for fd, (since, transport) in list(self._replies_due.items()):
+        for fd, (since, transport, peer) in list(self._replies_due.items()):
             if transports.get(fd) is not transport or transport.is_closing():
                 del self._replies_due[fd]
                 continue
-            peer = transport.get_extra_info("peername")
-            if not self._exempt((None, peer_key(peer))):
+            if not self._exempt((None, peer)):
                 work.append((since, f"reply from {_address_text(peer)}"))
         fd_map = self._fd_map
         for fd, (since, ends) in list(self._watched_fds.items()):
