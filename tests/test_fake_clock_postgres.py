@@ -7,6 +7,7 @@ import asyncio
 import random
 import time
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from pg_server import PostgresServer
 from test_database_processor import RecordingDatabaseProcessor, table_timestamps, unique
@@ -113,3 +114,28 @@ def test_database_processor_on_a_fake_clock_for_a_virtual_day_with_outages(
     assert [c for c in processor.checks if c[0] < morning] == [
         c for c in again.checks if c[0] < morning
     ]
+
+
+@pytest.mark.postgres
+def test_a_query_slower_than_the_old_patience_is_no_false_timeout(
+    postgres_server: PostgresServer,
+) -> None:
+    """A real 0.6 s query (pg_sleep) under a 5 s virtual timeout: it answers at the virtual
+    instant it was asked, however long it took for real."""
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        connection = await asyncpg.connect(postgres_server.dsn(), timeout=5)
+        try:
+            asked = loop.time()
+            value = await connection.fetchval("SELECT 42.0 FROM pg_sleep(0.6)", timeout=5)
+            return value, loop.time() - asked
+        finally:
+            await connection.close(timeout=5)
+
+    clock = FakeClock()
+    started = time.perf_counter()
+    value, virtual = clock.run(main())
+    real = time.perf_counter() - started
+    assert (value, virtual) == (42.0, 0.0)
+    assert 0.6 <= real < 5
