@@ -21,7 +21,13 @@ if TYPE_CHECKING:
         ManagedProcessorFactory,
         TransitionRecorderFactory,
     )
-    from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
+    from chronopype_testing._loop import (
+        DEFAULT_MAX_ELAPSED,
+        DEFAULT_START,
+        FakeClock,
+        VirtualTimeDeadlock,
+        VirtualTimeLimitExceeded,
+    )
     from chronopype_testing._recorder import (
         Transition,
         TransitionRecorder,
@@ -30,9 +36,11 @@ if TYPE_CHECKING:
 
 # public name -> private module that defines it
 _EXPORTS = {
+    "DEFAULT_MAX_ELAPSED": "chronopype_testing._loop",
     "DEFAULT_START": "chronopype_testing._loop",
     "FakeClock": "chronopype_testing._loop",
     "VirtualTimeDeadlock": "chronopype_testing._loop",
+    "VirtualTimeLimitExceeded": "chronopype_testing._loop",
     "FakeNetworkProcessor": "chronopype_testing._fakes",
     "Step": "chronopype_testing._fakes",
     "HookFault": "chronopype_testing._fakes",
@@ -45,6 +53,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_MAX_ELAPSED",
     "DEFAULT_START",
     "FakeClock",
     "FakeNetworkProcessor",
@@ -56,6 +65,7 @@ __all__ = [
     "TransitionRecorder",
     "TransitionRecorderFactory",
     "VirtualTimeDeadlock",
+    "VirtualTimeLimitExceeded",
     "assert_backoff_schedule",
 ]
 

@@ -29,6 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chronopype_testing._plugin_real_work import (
+    MAX_ELAPSED_INI,
+    MAX_ELAPSED_INI_HELP,
+    apply_max_elapsed_default,
+    note_real_work,
+    write_real_work_summary,
+)
 from chronopype_testing._seeds import configure_seed, derive_rng, seed_was_random, session_seed
 
 if TYPE_CHECKING:
@@ -65,7 +72,8 @@ MIN_PYTEST_ASYNCIO = (1, 4)
 LOOP_SCOPES = ("function", "class", "module", "package", "session")
 
 _MARKER_HELP = (
-    "fake_clock(start=..., autojump=True, io_grace=0.25): run this async test and its "
+    "fake_clock(start=..., autojump=True, io_grace=2.0, max_elapsed=30 days): run this "
+    "async test and its "
     "async fixtures on a chronopype_testing.FakeClock virtual-time loop"
 )
 _INSTALL = "pip install 'chronopype[testing]'"
@@ -124,6 +132,7 @@ def _new_clock(item: pytest.Item) -> FakeClock:
     if _missing_extra() is not None:
         pytest.fail(_missing_extra_message(), pytrace=False)
     options = clock_options(item)
+    apply_max_elapsed_default(item.config, options)
     try:
         clock: FakeClock = _load("_loop").FakeClock(**options)
         return clock
@@ -222,6 +231,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "'random' picks one and prints it",
     )
     parser.addini("chronopype_seed", "default for --chronopype-seed (an int or 'random')")
+    parser.addini(MAX_ELAPSED_INI, MAX_ELAPSED_INI_HELP, default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -464,6 +474,11 @@ def _scope_mismatch(item: pytest.Item, fixture: str, fixture_scope: str, test_sc
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     item.config.stash[_CURRENT_ITEM] = None
+    note_real_work(item, item.stash.get(_CLOCK, None))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    write_real_work_summary(terminalreporter)
 
 
 # -- the call: on the clock, under the safety net --------------------------------------------
@@ -666,7 +681,8 @@ def fake_clock(request: pytest.FixtureRequest) -> FakeClock:
     async fixtures, on the clock's virtual-time loop: ``asyncio.sleep``, timeouts and
     ``time.time()``/``datetime.now()`` follow virtual time, and idle time jumps straight to
     the next deadline. Configure it with
-    ``@pytest.mark.fake_clock(start=..., autojump=..., io_grace=...)``.
+    ``@pytest.mark.fake_clock(start=..., autojump=..., io_grace=..., max_elapsed=...)``
+    (``max_elapsed`` defaults to the ``chronopype_max_elapsed`` ini option).
     """
     return _clock_for(request.node)
 
