@@ -398,7 +398,10 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
     def _when_idle(self) -> None:
         """Nothing is ready: hand the moment to idle waiters, real I/O, or the next timer."""
         io_pending = self._real_io_pending()
-        if io_pending and self._poll_io(0):
+        # Sockets that may not hold time (declared silent, listeners) still get one look
+        # before time jumps: bytes or a connection the kernel already has must be seen at
+        # this instant, not after the jump.
+        if (io_pending or len(self._registered) > 1) and self._poll_io(0):
             return
         if self._idle_waiters:
             waiters, self._idle_waiters = self._idle_waiters, []
