@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from chronopype_testing._fakes import BackoffWait, CheckRecord, FakeNetworkProcessor, Step
     from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
+    from chronopype_testing._proxy import OutageProxy, ProxiedConnection, ProxyEvent
+    from chronopype_testing._proxy_faults import Fault, FaultWindow
     from chronopype_testing._recorder import (
         Transition,
         TransitionRecorder,
@@ -29,6 +31,11 @@ _EXPORTS = {
     "FakeNetworkProcessor": "chronopype_testing._fakes",
     "Step": "chronopype_testing._fakes",
     "Transition": "chronopype_testing._recorder",
+    "Fault": "chronopype_testing._proxy_faults",
+    "FaultWindow": "chronopype_testing._proxy_faults",
+    "OutageProxy": "chronopype_testing._proxy",
+    "ProxiedConnection": "chronopype_testing._proxy",
+    "ProxyEvent": "chronopype_testing._proxy",
     "TransitionRecorder": "chronopype_testing._recorder",
     "assert_backoff_schedule": "chronopype_testing._recorder",
 }
@@ -39,6 +46,11 @@ __all__ = [
     "CheckRecord",
     "FakeClock",
     "FakeNetworkProcessor",
+    "Fault",
+    "FaultWindow",
+    "OutageProxy",
+    "ProxiedConnection",
+    "ProxyEvent",
     "Step",
     "Transition",
     "TransitionRecorder",
