@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from chronopype_testing._fakes import BackoffWait, CheckRecord, FakeNetworkProcessor, Step
-    from chronopype_testing._loop import DEFAULT_START, FakeClock, VirtualTimeDeadlock
+    from chronopype_testing._loop import (
+        DEFAULT_MAX_ELAPSED,
+        DEFAULT_START,
+        FakeClock,
+        VirtualTimeDeadlock,
+        VirtualTimeLimitExceeded,
+    )
     from chronopype_testing._proxy import OutageProxy, ProxiedConnection, ProxyEvent
     from chronopype_testing._proxy_faults import Fault, FaultWindow
     from chronopype_testing._recorder import (
@@ -23,9 +29,11 @@ if TYPE_CHECKING:
 
 # public name -> private module that defines it
 _EXPORTS = {
+    "DEFAULT_MAX_ELAPSED": "chronopype_testing._loop",
     "DEFAULT_START": "chronopype_testing._loop",
     "FakeClock": "chronopype_testing._loop",
     "VirtualTimeDeadlock": "chronopype_testing._loop",
+    "VirtualTimeLimitExceeded": "chronopype_testing._loop",
     "BackoffWait": "chronopype_testing._fakes",
     "CheckRecord": "chronopype_testing._fakes",
     "FakeNetworkProcessor": "chronopype_testing._fakes",
@@ -41,6 +49,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_MAX_ELAPSED",
     "DEFAULT_START",
     "BackoffWait",
     "CheckRecord",
@@ -55,6 +64,7 @@ __all__ = [
     "Transition",
     "TransitionRecorder",
     "VirtualTimeDeadlock",
+    "VirtualTimeLimitExceeded",
     "assert_backoff_schedule",
 ]
 

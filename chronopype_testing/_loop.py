@@ -2,22 +2,25 @@
 
 Everything in ``chronopype_testing`` stands on this module. The loop keeps its own
 timer heap and decides, each time it runs out of ready work, whether to wait for
-real I/O, to jump virtual time to the next deadline, or to report a deadlock.
+real work, to jump virtual time to the next deadline, or to report a deadlock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import functools
 import heapq
-import ipaddress
 import itertools
 import math
 import selectors
 import socket
+import sys
+import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sized
-from concurrent.futures import Executor
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sized
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextvars import Context
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
@@ -25,14 +28,46 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 import time_machine
 
 from chronopype._checks import finite_number
+from chronopype_testing._blocked import describe_blocked_tasks
+from chronopype_testing._real_work import (
+    PeerKey,
+    RealWorkLedger,
+    address_keys,
+    matches,
+    peer_key,
+    socket_ends,
+)
 
-__all__ = ["DEFAULT_START", "FakeClock", "VirtualTimeDeadlock"]
+__all__ = [
+    "DEFAULT_MAX_ELAPSED",
+    "DEFAULT_START",
+    "FakeClock",
+    "VirtualTimeDeadlock",
+    "VirtualTimeLimitExceeded",
+]
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 
 #: The wall-clock instant a FakeClock starts at unless told otherwise.
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
+
+#: Virtual seconds a FakeClock may run before VirtualTimeLimitExceeded (30 days).
+DEFAULT_MAX_ELAPSED = 30 * 86_400.0
+
+#: Real seconds of patience for outstanding real work (see FakeClock, "Real work").
+DEFAULT_IO_GRACE = 2.0
+_MAX_IO_GRACE = 3_600.0
+
+# The last instant time-machine and datetime can show.
+_WALL_END_NS = (
+    (datetime(9999, 12, 31, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days
+    * 86_400
+    * 1_000_000_000
+)
+_WALL_BEGIN_NS = (
+    (datetime(1, 1, 2, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days * 86_400 * 1_000_000_000
+)
 
 # A timer heap entry: (deadline, insertion order, handle). Tuples compare in C, and the
 # insertion order makes timers with equal deadlines fire first-in, first-out.
@@ -41,9 +76,81 @@ _TimerEntry = tuple[float, int, asyncio.TimerHandle]
 # Compact the heap once this many cancelled timers sit in it and they are the majority.
 _COMPACT_MIN_CANCELLED = 64
 
+# With nothing to jump to, the loop waits for outstanding real work in slices this long
+# (real seconds), so that work which ends without a word is noticed.
+_REAL_WAIT_SLICE = 0.5
+
+# The private asyncio and threading names this module relies on, checked once at the first
+# loop construction so that a Python that lacks one fails clearly instead of misbehaving.
+_LOOP_PRIVATE_NAMES = (
+    "_ready",
+    "_stopping",
+    "_closed",
+    "_debug",
+    "_timer_cancelled_count",
+    "_selector",
+    "_ssock",
+    "_transports",
+    "_signal_handlers",
+    "_run_once",
+    "_process_events",
+    "_check_closed",
+    "_check_thread",
+    "_check_callback",
+    "_accept_connection",
+    "_sock_accept",
+    "_add_reader",
+    "_add_writer",
+    "_make_socket_transport",
+    "_make_subprocess_transport",
+    "_start_serving",
+    "_stop_serving",
+)
+_HANDLE_PRIVATE_NAMES = ("_run", "_cancelled", "_callback", "_scheduled", "_source_traceback")
+_privates_checked = False
+
+# Only one FakeClock loop may run at a time in a process: time-machine patches the one
+# process-wide wall clock. thread ident -> the loop running in that thread.
+_running_loops: dict[int, _VirtualTimeLoop] = {}
+_running_lock = threading.Lock()
+
+
+_original_thread_start = threading.Thread.start
+
+
+def _start_thread_noted(thread: threading.Thread) -> None:
+    """Thread.start while a FakeClock loop runs: a thread the loop's own code starts may
+    call back into the loop, so that loop counts it as real work."""
+    loop = _running_loops.get(threading.get_ident())
+    if loop is not None:
+        loop._started_threads[thread] = time.perf_counter()
+    _original_thread_start(thread)
+
 
 class VirtualTimeDeadlock(RuntimeError):
     """Every task is blocked, and nothing (no timer, real I/O or thread) can wake one."""
+
+
+class VirtualTimeLimitExceeded(RuntimeError):
+    """Virtual time would pass the clock's ``max_elapsed``: a test waiting for ever."""
+
+
+def _check_privates(loop: asyncio.AbstractEventLoop) -> None:
+    global _privates_checked
+    if _privates_checked:
+        return
+    handle = asyncio.TimerHandle(0.0, print, (), loop)
+    missing = [name for name in _LOOP_PRIVATE_NAMES if not hasattr(loop, name)]
+    missing += [
+        f"TimerHandle.{name}" for name in _HANDLE_PRIVATE_NAMES if not hasattr(handle, name)
+    ]
+    if missing:
+        version = ".".join(map(str, sys.version_info[:3]))
+        raise RuntimeError(
+            f"chronopype_testing.FakeClock does not support Python {version}: its event "
+            f"loop relies on asyncio internals this version lacks: {', '.join(missing)}"
+        )
+    _privates_checked = True
 
 
 def _check_duration(name: str, value: object, *, allow_zero: bool = True) -> float:
@@ -57,73 +164,33 @@ def _start_to_ns(start: float | datetime) -> int:
     if isinstance(start, datetime):
         aware = start if start.tzinfo is not None else start.replace(tzinfo=UTC)
         delta = aware - datetime(1970, 1, 1, tzinfo=UTC)
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-    if isinstance(start, bool) or not isinstance(start, int | float):
+        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    elif isinstance(start, bool) or not isinstance(start, int | float):
         raise TypeError(f"start must be epoch seconds or a datetime, not {type(start).__name__}")
-    if not math.isfinite(start):
+    elif not math.isfinite(start):
         raise ValueError(f"start must be finite, got {start!r}")
-    return round(start * 1_000_000_000)
+    elif not _WALL_BEGIN_NS / 1e9 <= start < _WALL_END_NS / 1e9:
+        raise ValueError(f"start must be a wall time in years 1 to 9999, got {start!r}")
+    else:
+        ns = round(start * 1_000_000_000)
+    if not _WALL_BEGIN_NS <= ns < _WALL_END_NS:
+        raise ValueError(f"start must be a wall time in years 1 to 9999, got {start!r}")
+    return ns
 
 
-# A declared-silent peer: (normalized IP, port); the IP is "*" for a wildcard listener.
-_PeerKey = tuple[str, int]
-_ANY_HOST = "*"
-
-
-def _normalize_ip(host: str) -> str:
-    """The canonical text of an IP literal (IPv4-mapped IPv6 becomes IPv4)."""
-    ip = ipaddress.ip_address(host.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
-def _silence_keys(address: object) -> frozenset[_PeerKey]:
-    """Every (ip, port) a client may see as the peer address of ``address``."""
-    if not isinstance(address, tuple) or len(address) < 2:
-        raise TypeError(f"address must be a (host, port) tuple, not {address!r}")
-    host, port = address[0], address[1]
-    if not isinstance(host, str):
-        raise TypeError(f"address host must be a str, not {type(host).__name__}")
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f"address port must be an int, not {type(port).__name__}")
-    if not 0 < port < 65_536:
-        raise ValueError(f"address port must be in 1..65535, got {port!r}")
-    if host in ("", "0.0.0.0", "::"):
-        return frozenset({(_ANY_HOST, port)})
-    try:
-        return frozenset({(_normalize_ip(host), port)})
-    except ValueError:
-        pass
-    # A host name ("localhost"): every address it resolves to.
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ValueError(f"cannot resolve address host {host!r}: {exc}") from exc
-    return frozenset((_normalize_ip(str(info[4][0])), port) for info in infos)
-
-
-def _peer_key(peername: object) -> _PeerKey | None:
-    if isinstance(peername, tuple) and len(peername) >= 2 and isinstance(peername[0], str):
-        try:
-            return (_normalize_ip(peername[0]), int(peername[1]))
-        except ValueError:
-            return None
-    return None
-
-
-def _describe_task(task: asyncio.Task[Any]) -> str:
-    coro = task.get_coro()
-    name = getattr(coro, "__qualname__", repr(coro))
-    frame = getattr(coro, "cr_frame", None)
-    where = f" at {frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else ""
-    return f"  - {task.get_name()}: {name}{where}"
+def _callable_name(func: object) -> str:
+    # asyncio.to_thread submits functools.partial(context.run, func, ...): name func.
+    if isinstance(func, functools.partial):
+        if func.args and getattr(func.func, "__name__", "") == "run" and callable(func.args[0]):
+            return _callable_name(func.args[0])
+        return _callable_name(func.func)
+    return str(getattr(func, "__qualname__", None) or repr(func))
 
 
 class _VirtualTimeLoop(asyncio.SelectorEventLoop):
     """A selector loop whose ``time()`` is virtual and moves only by exact jumps."""
 
-    # asyncio internals this loop builds on (stable from 3.11 through 3.13).
+    # asyncio internals this loop builds on (checked by _check_privates).
     _ready: collections.deque[asyncio.Handle]
     _closed: bool
     _stopping: bool
@@ -132,27 +199,28 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
     _selector: selectors.BaseSelector
     _ssock: socket.socket
     _transports: Mapping[int, asyncio.BaseTransport]
+    _signal_handlers: dict[int, asyncio.Handle]
     if TYPE_CHECKING:
 
         def _check_closed(self) -> None: ...
         def _check_thread(self) -> None: ...
         def _check_callback(self, callback: object, method: str) -> None: ...
-        def _process_events(self, events: list[tuple[selectors.SelectorKey, int]]) -> None: ...
         def _accept_connection(self, *args: Any, **kwargs: Any) -> None: ...
         def _sock_accept(self, *args: Any, **kwargs: Any) -> None: ...
 
+    # False until __init__ is done: the base class registers its self-pipe before that.
+    _watching = False
+
     def __init__(self, clock: FakeClock, now: float) -> None:
         super().__init__()
+        _check_privates(self)
         self._clock = clock
         self._now = now
         self._timers: list[_TimerEntry] = []
         self._timer_order = itertools.count()
-        self._executor_jobs = 0
         self._idle_waiters: list[asyncio.Future[None]] = []
         # With autojump off, clock.advance_to() lets time jump up to this deadline.
         self._jump_limit = -math.inf
-        # Shutting down: time follows real time, so an executor join gets its real timeout.
-        self._closing = False
         self._traveller: time_machine.Traveller | None = None
         self._travel: time_machine.travel | None = None
         self._wall_ns_applied = 0
@@ -162,6 +230,28 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         # len() of the selector's own dict is C-level; the public mapping's __len__ is
         # Python, and the hot path asks for it once per iteration.
         self._registered: Sized = getattr(self._selector, "_fd_to_key", self._fd_map)
+        # Virtual time may jump by itself up to here: max_elapsed, and the wall clock's end.
+        self._max_when = clock._max_when()
+
+        # Outstanding real work, each with the real instant (perf_counter) its patience
+        # started. Executor jobs: future -> (since, what).
+        self._executor_jobs: dict[asyncio.Future[Any], tuple[float, str]] = {}
+        # Client connections with a request written and no data received since.
+        self._replies_due: dict[int, tuple[float, asyncio.BaseTransport]] = {}
+        # Client connections whose reply began to arrive -> when: the rest may follow.
+        self._answered: dict[int, float] = {}
+        # Other fds with a reader or writer: sock_recv/sock_connect, pipes, pidfds, ...
+        # fd -> (since, (local, peer) or None for a non-socket)
+        self._watched_fds: dict[
+            int, tuple[float, tuple[PeerKey | None, PeerKey | None] | None]
+        ] = {}
+        self._subprocesses: dict[asyncio.BaseTransport, tuple[float, str]] = {}
+        self._listening: dict[PeerKey, int] = {}
+        self._signals_since = 0.0
+        # Threads started from this loop's thread while it runs, -> their patience start.
+        self._started_threads: dict[threading.Thread, float] = {}
+        self._executors: list[Executor] = []
+        self._watching = True
 
     # -- the clock -------------------------------------------------------------------
 
@@ -209,8 +299,20 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         return works
 
     def run_forever(self) -> None:
+        me = threading.get_ident()
+        with _running_lock:
+            others = [loop for ident, loop in _running_loops.items() if ident != me]
+            if others:
+                raise RuntimeError(
+                    "another FakeClock loop is running in another thread: time.time() and "
+                    "datetime.now() are process-wide, so only one FakeClock may run at a "
+                    "time. Run fake-clock tests in one thread (pytest-xdist uses processes)."
+                )
+            _running_loops[me] = self
+        if threading.Thread.start is not _start_thread_noted:
+            threading.Thread.start = _start_thread_noted  # type: ignore[method-assign,assignment]
         # time.time() and datetime.now() follow virtual time only while this loop runs.
-        self._travel = time_machine.travel(self._clock._start_ns / 1e9, tick=False)
+        self._travel = time_machine.travel(self._clock._wall_ns(self._now) / 1e9, tick=False)
         self._traveller = self._travel.start()
         self._wall_ns_applied = self._traveller.time_ns()
         self._set_traveller_ns = self._can_set_traveller_ns(self._traveller)
@@ -222,6 +324,10 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._set_traveller_ns = False
             self._travel.stop()
             self._travel = None
+            with _running_lock:
+                _running_loops.pop(me, None)
+                if not _running_loops and threading.Thread.start is _start_thread_noted:
+                    threading.Thread.start = _original_thread_start  # type: ignore[method-assign]
 
     # -- timers ----------------------------------------------------------------------
 
@@ -237,6 +343,19 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         # step and future callback comes through here, so skip its two extra calls.
         handle = asyncio.Handle(callback, args, self, context)
         self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(
+        self,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
+        context: Context | None = None,
+    ) -> asyncio.Handle:
+        handle = super().call_soon_threadsafe(callback, *args, context=context)
+        thread = threading.current_thread()
+        if thread in self._started_threads:
+            # A thread that calls back is alive and working: it gets patience anew.
+            self._started_threads[thread] = time.perf_counter()
         return handle
 
     def call_later(
@@ -306,56 +425,200 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             heapq.heappop(timers)[2]._scheduled = False  # type: ignore[attr-defined]
             self._timer_cancelled_count -= 1
 
-    # -- real work: executors and sockets ---------------------------------------------
+    # -- real work: what the loop can see --------------------------------------------
 
     def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., _T], *args: Any
     ) -> asyncio.Future[_T]:
         future = super().run_in_executor(executor, func, *args)
-        self._executor_jobs += 1
+        self._executor_jobs[future] = (time.perf_counter(), f"executor job {_callable_name(func)}")
         future.add_done_callback(self._executor_job_done)
+        used = executor if executor is not None else getattr(self, "_default_executor", None)
+        if used is not None and used not in self._executors:
+            self._executors.append(used)
         return future
 
-    def _executor_job_done(self, _future: asyncio.Future[Any]) -> None:
-        self._executor_jobs -= 1
+    def _executor_job_done(self, future: asyncio.Future[Any]) -> None:
+        self._executor_jobs.pop(future, None)
 
-    async def shutdown_default_executor(self, *args: Any, **kwargs: Any) -> None:
-        self._closing = True
-        await super().shutdown_default_executor(*args, **kwargs)
+    def _make_socket_transport(
+        self,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[Any] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+    ) -> asyncio.Transport:
+        transport: asyncio.Transport = super()._make_socket_transport(  # type: ignore[misc]
+            sock, protocol, waiter, extra=extra, server=server
+        )
+        if server is None:  # a client: what it writes expects an answer
+            self._watch_replies(transport, sock.fileno())
+        return transport
 
-    def _real_io_pending(self) -> bool:
-        """True while a thread or a connected socket may still deliver something."""
-        if self._executor_jobs:
-            return True
+    def _watch_replies(self, transport: asyncio.Transport, fd: int) -> None:
+        replies_due = self._replies_due
+        write = transport.write
+        writelines = transport.writelines
+        clock = time.perf_counter
+
+        def write_and_await_reply(data: Any) -> None:
+            write(data)
+            if data and fd not in replies_due:
+                replies_due[fd] = (clock(), transport)
+
+        def writelines_and_await_reply(lines: Any) -> None:
+            writelines(lines)
+            if fd not in replies_due:
+                replies_due[fd] = (clock(), transport)
+
+        # Instance attributes shadow the class's methods; StreamWriter, SSL and the
+        # protocols all write through these.
+        transport.write = write_and_await_reply  # type: ignore[method-assign]
+        transport.writelines = writelines_and_await_reply  # type: ignore[method-assign,assignment]
+
+    def _add_reader(self, fd: Any, callback: Any, *args: Any) -> Any:
+        handle = super()._add_reader(fd, callback, *args)  # type: ignore[misc]
+        if not self._watching:
+            return handle
+        fileno = fd if isinstance(fd, int) else fd.fileno()
+        if fileno not in self._transports and callback not in (
+            self._accept_connection,
+            self._sock_accept,
+        ):
+            self._watch_fd(fileno)
+        return handle
+
+    def _add_writer(self, fd: Any, callback: Any, *args: Any) -> Any:
+        handle = super()._add_writer(fd, callback, *args)  # type: ignore[misc]
+        if not self._watching:
+            return handle
+        fileno = fd if isinstance(fd, int) else fd.fileno()
+        if fileno not in self._transports:
+            self._watch_fd(fileno)
+        return handle
+
+    def _watch_fd(self, fileno: int) -> None:
+        if fileno == self._ssock.fileno():
+            return
+        ends = self._watched_fds.get(fileno, (0.0, None))[1] or socket_ends(fileno)
+        self._watched_fds[fileno] = (time.perf_counter(), ends)
+
+    def _process_events(self, events: list[tuple[selectors.SelectorKey, int]]) -> None:
+        if self._replies_due or self._watched_fds:
+            now = time.perf_counter()
+            for key, mask in events:
+                fd = key.fd
+                if mask & selectors.EVENT_READ and fd in self._replies_due:
+                    del self._replies_due[fd]
+                    self._answered[fd] = now
+                watched = self._watched_fds.get(fd)
+                if watched is not None:
+                    self._watched_fds[fd] = (now, watched[1])
+        super()._process_events(events)  # type: ignore[misc]
+
+    def _start_serving(
+        self, protocol_factory: Any, sock: socket.socket, *args: Any, **kw: Any
+    ) -> None:
+        super()._start_serving(protocol_factory, sock, *args, **kw)  # type: ignore[misc]
+        key = peer_key(sock.getsockname())
+        if key is not None:
+            if key[0] in ("0.0.0.0", "::"):
+                key = ("*", key[1])
+            self._listening[key] = self._listening.get(key, 0) + 1
+
+    def _stop_serving(self, sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            key = peer_key(sock.getsockname())
+            if key is not None:
+                if key[0] in ("0.0.0.0", "::"):
+                    key = ("*", key[1])
+                left = self._listening.get(key, 0) - 1
+                if left > 0:
+                    self._listening[key] = left
+                else:
+                    self._listening.pop(key, None)
+        super()._stop_serving(sock)  # type: ignore[misc]
+
+    async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
+        transport = await super()._make_subprocess_transport(*args, **kwargs)  # type: ignore[misc]
+        what = f"subprocess {transport.get_pid()}"
+        self._subprocesses[transport] = (time.perf_counter(), what)
+        return transport
+
+    def add_signal_handler(self, sig: int, callback: Callable[[*_Ts], object], *args: *_Ts) -> None:
+        super().add_signal_handler(sig, callback, *args)
+        self._signals_since = time.perf_counter()
+
+    def _exempt(self, ends: tuple[PeerKey | None, PeerKey | None] | None) -> bool:
+        """A socket whose other end this loop serves, or whose silence is intended."""
+        if ends is None:
+            return False
+        local, peer = ends
+        return (
+            matches(peer, self._clock._silent_peers)
+            or matches(peer, self._listening)
+            or matches(local, self._listening)
+        )
+
+    def _outstanding(self, now: float) -> list[tuple[float, str]]:
+        """(patience start, what) of every piece of real work the loop can see."""
+        work: list[tuple[float, str]] = list(self._executor_jobs.values())
+        transports = self._transports
+        for fd, (since, transport) in list(self._replies_due.items()):
+            if transports.get(fd) is not transport or transport.is_closing():
+                del self._replies_due[fd]
+                continue
+            peer = transport.get_extra_info("peername")
+            if not self._exempt((None, peer_key(peer))):
+                work.append((since, f"reply from {_address_text(peer)}"))
         fd_map = self._fd_map
-        if len(fd_map) <= 1:  # only the self-pipe
-            return False
-        self_pipe = self._ssock.fileno()
-        listeners = (self._accept_connection, self._sock_accept)
-        silent = self._clock._silent_peers
-        for key in fd_map.values():
-            if key.fd == self_pipe:
+        for fd, (since, ends) in list(self._watched_fds.items()):
+            key = fd_map.get(fd)
+            if key is None or fd in transports:
+                del self._watched_fds[fd]
                 continue
-            reader, writer = key.data
-            if writer is None and (reader is None or reader._callback in listeners):
-                continue
-            if silent and self._peer_is_silent(key.fd, silent):
-                continue
-            return True
-        return False
+            if not self._exempt(ends):
+                what = f"socket to {_address_text(ends[1])}" if ends else f"fd {fd}"
+                work.append((since, what))
+        for transport, (since, what) in list(self._subprocesses.items()):
+            if transport.is_closing() or transport.get_returncode() is not None:  # type: ignore[attr-defined]
+                del self._subprocesses[transport]
+            else:
+                work.append((since, what))
+        if self._signal_handlers:
+            work.append((self._signals_since, "signal handlers"))
+        if self._started_threads:
+            work.extend(self._threads_at_work())
+        for since, reason in self._clock._outside_work.values():
+            work.append((since, reason))
+        return work
 
-    def _peer_is_silent(self, fd: int, silent: dict[_PeerKey, int]) -> bool:
-        transport = self._transports.get(fd)
-        if transport is None:
-            return False
-        peer = _peer_key(transport.get_extra_info("peername"))
-        return peer is not None and (peer in silent or (_ANY_HOST, peer[1]) in silent)
+    def _threads_at_work(self) -> list[tuple[float, str]]:
+        pool_threads: set[threading.Thread] = set()
+        for executor in self._executors:
+            if isinstance(executor, ThreadPoolExecutor):
+                # Idle pool workers wait for jobs; the jobs themselves are counted.
+                pool_threads.update(getattr(executor, "_threads", ()))
+        alive: list[tuple[float, str]] = []
+        for thread, since in list(self._started_threads.items()):
+            if not thread.is_alive():
+                del self._started_threads[thread]
+            elif thread not in pool_threads:
+                alive.append((since, f"thread {thread.name}"))
+        return alive
 
     def _poll_io(self, timeout: float | None) -> bool:
         events = self._selector.select(timeout)
         if events:
             self._process_events(events)
         return bool(events)
+
+    def _wait_for_real_work(self, timeout: float, work: list[tuple[float, str]]) -> None:
+        started = time.perf_counter()
+        self._poll_io(max(0.0, timeout))
+        self._clock._ledger.record(time.perf_counter() - started, {what for _, what in work})
 
     # -- one iteration ---------------------------------------------------------------
 
@@ -366,7 +629,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         timers = self._timers
         if ready or self._stopping:
             # Skip the syscall when only the self-pipe is registered: thread-safe calls
-            # and signals append to the ready queue themselves. Drain it now and then.
+            # append to the ready queue themselves. Drain it now and then.
             if len(self._registered) > 1 or self._io_polls_skipped > 512:
                 self._io_polls_skipped = 0
                 self._poll_io(0)
@@ -376,12 +639,13 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             timers
             and self._clock._autojump
             and len(self._registered) == 1
-            and not (self._executor_jobs or self._idle_waiters or self._closing)
-            and timers[0][0] != math.inf
+            and not (self._executor_jobs or self._idle_waiters or self._signal_handlers)
+            and not (self._started_threads or self._clock._outside_work)
+            and self._now < timers[0][0] <= self._max_when
         ):
             # Pure timer code (the hot path): jump straight to the next deadline.
             self._jump_to(timers[0][0])
-        else:
+        elif not (timers and timers[0][0] <= self._now):
             self._when_idle()
 
         now = self._now
@@ -396,12 +660,9 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
                 handle._run()
 
     def _when_idle(self) -> None:
-        """Nothing is ready: hand the moment to idle waiters, real I/O, or the next timer."""
-        io_pending = self._real_io_pending()
-        # Sockets that may not hold time (declared silent, listeners) still get one look
-        # before time jumps: bytes or a connection the kernel already has must be seen at
-        # this instant, not after the jump.
-        if (io_pending or len(self._registered) > 1) and self._poll_io(0):
+        """Nothing is ready: hand the moment to real work, idle waiters, or the next timer."""
+        # Signals and wake-ups from other threads may sit in the self-pipe: look first.
+        if self._poll_io(0) or self._ready:
             return
         if self._idle_waiters:
             waiters, self._idle_waiters = self._idle_waiters, []
@@ -415,45 +676,88 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         may_jump = next_when != math.inf and (
             self._clock._autojump or next_when <= self._jump_limit
         )
-        if self._closing:
-            # Real pacing while shutting down: wait the real remaining time, then jump.
-            wait = None if next_when == math.inf else max(0.0, next_when - self._now)
-            if not self._poll_io(wait) and not self._ready and next_when != math.inf:
-                self._jump_to(next_when)
+        now_real = time.perf_counter()
+        work = self._outstanding(now_real)
+        grace = self._clock._io_grace
+        patient = [(since, what) for since, what in work if now_real - since < grace]
+        if may_jump and patient:
+            # Outstanding real work: virtual time stands still until it answers or its
+            # patience runs out, so a reply lands at the same virtual instant every run.
+            last_patience_end = max(since for since, _ in patient) + grace
+            self._wait_for_real_work(last_patience_end - now_real, patient)
             return
-        if io_pending:
-            # Real I/O gets up to io_grace real seconds to arrive before time may move.
-            if self._poll_io(self._clock._io_grace if may_jump else None) or not may_jump:
-                return
-            if self._ready:
-                return
-        if may_jump:
+        if may_jump and next_when <= self._max_when:
             self._jump_to(next_when)
+            outside = self._clock._outside_work
+            if outside:
+                # A producer the loop cannot see gets io_grace again before every jump.
+                for token, (_, reason) in list(outside.items()):
+                    outside[token] = (now_real, reason)
+            return
+        if may_jump and next_when > self._clock._limit_when():
+            raise VirtualTimeLimitExceeded(self._limit_message(next_when))
+        answered = self._answered
+        for fd, when in list(answered.items()):
+            if now_real - when < grace:
+                work.append((when, f"rest of a reply on fd {fd}"))
+            else:
+                del answered[fd]
+        if work:
+            # Nothing to jump to, but real work may still end (or a reply that came in
+            # pieces continue): wait for it as a real loop would, looking again every
+            # slice in case it ended without a word.
+            self._wait_for_real_work(_REAL_WAIT_SLICE, work)
             return
         raise VirtualTimeDeadlock(self._deadlock_message(next_when))
 
     def _deadlock_message(self, next_when: float) -> str:
-        tasks = sorted(asyncio.all_tasks(self), key=lambda task: task.get_name())
         if next_when == math.inf:
             why = "no timer is pending"
+        elif next_when > self._max_when:
+            why = (
+                f"the next timer is due at loop time {next_when!r}, beyond the year 9999 "
+                "the wall clock can show"
+            )
         else:
             why = (
                 f"the next timer is due at loop time {next_when!r} but autojump is off "
                 "and no clock.advance() is running"
             )
-        lines = [
-            f"virtual time is stuck at loop time {self._now!r}: every task is blocked, {why}, "
-            "and no real I/O or executor job can wake anything. Blocked tasks:",
-            *(_describe_task(task) for task in tasks),
-        ]
-        if not tasks:
-            lines.append("  (none: the loop was asked to run with nothing to do)")
-        return "\n".join(lines)
+        return "\n".join(
+            [
+                f"virtual time is stuck at loop time {self._now!r}: every task is blocked, "
+                f"{why}, and no real work (socket, thread, subprocess, executor job) is "
+                "outstanding. Blocked tasks, innermost of your frames last:",
+                *describe_blocked_tasks(asyncio.all_tasks(self)),
+                "If another program is meant to wake a task, declare it: "
+                "`with clock.expect_outside_work('why'):` keeps time waiting for it.",
+            ]
+        )
+
+    def _limit_message(self, next_when: float) -> str:
+        limit = self._clock._max_elapsed
+        return "\n".join(
+            [
+                f"virtual time would jump to {next_when!r} s, past this FakeClock's "
+                f"max_elapsed={limit!r} s (elapsed now: {self._now!r} s): a task waits for "
+                "something that never happens, or the test needs FakeClock(max_elapsed=...) "
+                "(marker argument max_elapsed=, ini option chronopype_max_elapsed; None "
+                "disables it). Blocked tasks, innermost of your frames last:",
+                *describe_blocked_tasks(asyncio.all_tasks(self)),
+            ]
+        )
 
     def close(self) -> None:
-        self._timers.clear()
-        super().close()
-        self._clock._loop_closed(self)
+        super().close()  # raises, touching nothing, if the loop is running
+        if self._watching:  # else __init__ failed half-way
+            self._timers.clear()
+            self._clock._loop_closed(self)
+
+
+def _address_text(name: object) -> str:
+    if isinstance(name, tuple) and len(name) >= 2:
+        return f"{name[0]}:{name[1]}"
+    return str(name)
 
 
 class FakeClock:
@@ -473,27 +777,40 @@ class FakeClock:
       ``time.time()``, ``time.time_ns()``, ``datetime.now()``, ``datetime.utcnow()`` and
       ``date.today()`` report that virtual wall time (through time-machine).
       ``time.monotonic()`` and ``time.perf_counter()`` stay real: use ``loop.time()``
-      for virtual monotonic time.
-    * **Real I/O.** While a connected socket is registered with the loop, or an executor
-      job (``run_in_executor``, ``asyncio.to_thread``, DNS lookups) is outstanding, the
-      clock waits up to ``io_grace`` *real* seconds for real I/O before it jumps.
-      Listening sockets and the loop's self-pipe do not count, so pure timer code never
-      waits. An idle open connection therefore costs up to ``io_grace`` real seconds per
-      jump; lower ``io_grace`` if that matters.
+      for virtual monotonic time. The wall clock is process-wide, so only one FakeClock
+      loop may run at a time: a second one in another thread gets RuntimeError.
+    * **Real work.** Idle is free: a kept-open connection with nothing in flight, a
+      listening socket or a server in this same loop never delays a jump. While real
+      work the loop can see is outstanding, virtual time stands still, so its result
+      arrives at the same virtual instant however long it took for real, and a run
+      against a real local server replays the same timeline every time. Outstanding
+      means: an executor job (``run_in_executor``, ``asyncio.to_thread``, DNS lookups);
+      a client connection that wrote since it last received (a request not yet
+      answered, a connect or TLS handshake in progress); a socket awaited with
+      ``sock_recv``/``sock_connect`` or ``add_reader``; a running subprocess; a
+      thread started during the run; a registered signal handler; and work declared
+      with :meth:`expect_outside_work`. Each gets ``io_grace`` real seconds of
+      patience (renewed when it shows progress: data received, a thread-safe call from
+      that thread); after that the clock concludes nothing is coming and moves on, so a
+      silent real server under ``wait_for(..., 5)`` times out at virtual 5 s after at
+      most ``io_grace`` real seconds. The one divergence from a real loop: real latency
+      is invisible to virtual time. Test slow or silent peers with scripted faults
+      (a fault-injecting proxy, ``FakeNetworkProcessor``), not with real delays.
+      :attr:`real_seconds_held` and :attr:`real_work_held` say what the holding cost.
     * **Intended silence.** A tool in the same loop that holds traffic back on purpose
       (a fault-injecting proxy) declares its listening address with
       :meth:`intend_silence`: a connection whose peer is that address never holds virtual
       time back, whatever is outstanding on it. :meth:`current` finds the FakeClock of
       the running loop, so such a tool needs no reference to the clock.
-    * **Deadlocks.** If every task is blocked, no timer can fire, and no real I/O or
-      executor job is outstanding, the loop raises :class:`VirtualTimeDeadlock` naming
-      the blocked tasks, instead of hanging.
-    * **Shutdown.** While the loop shuts its default executor down it follows real time,
-      so the executor join gets its real timeout rather than expiring in an instant.
+    * **Deadlocks and the cap.** If every task is blocked, no timer can fire, and no real
+      work is outstanding, the loop raises :class:`VirtualTimeDeadlock`. A jump past
+      ``max_elapsed`` virtual seconds (default :data:`DEFAULT_MAX_ELAPSED`, 30 days;
+      ``None`` disables it) raises :class:`VirtualTimeLimitExceeded`. Both name each
+      blocked task with its await chain, your own frames only.
     * **Manual control.** With ``autojump=False`` time moves only through
       :meth:`advance` / :meth:`advance_to`, which run every callback that falls due at
-      its exact time, in order. :meth:`run_until_idle` runs what is ready without moving
-      time.
+      its exact time, in order. :meth:`run_until_idle` runs what is ready (including
+      timers due now) without moving time.
 
     Prior art: trio's ``MockClock`` (autojump, but with a real-time threshold),
     asyncio's own test loop (``TestLoop`` in CPython's test suite), looptime and
@@ -507,23 +824,41 @@ class FakeClock:
         *,
         start: float | datetime = DEFAULT_START,
         autojump: bool = True,
-        io_grace: float = 0.25,
+        io_grace: float = DEFAULT_IO_GRACE,
+        max_elapsed: float | None = DEFAULT_MAX_ELAPSED,
     ) -> None:
         self._start_ns = _start_to_ns(start)
         if not isinstance(autojump, bool):
             raise TypeError(f"autojump must be a bool, not {type(autojump).__name__}")
         self._autojump = autojump
         self._io_grace = _check_duration("io_grace", io_grace)
+        if self._io_grace > _MAX_IO_GRACE:
+            raise ValueError(
+                f"io_grace must be <= {_MAX_IO_GRACE:g} real seconds, got {io_grace!r}"
+            )
+        if max_elapsed is None:
+            self._max_elapsed: float | None = None
+        else:
+            self._max_elapsed = _check_duration("max_elapsed", max_elapsed, allow_zero=False)
         self._loop: _VirtualTimeLoop | None = None
         self._now_when_detached = 0.0
         # Declared-silent peers (see intend_silence): key -> number of live declarations.
-        self._silent_peers: dict[_PeerKey, int] = {}
+        self._silent_peers: dict[PeerKey, int] = {}
+        self._outside_work: dict[object, tuple[float, str]] = {}
+        self._ledger = RealWorkLedger()
 
     def __repr__(self) -> str:
         return (
             f"FakeClock(elapsed={self.elapsed!r}, autojump={self._autojump}, "
-            f"io_grace={self._io_grace})"
+            f"io_grace={self._io_grace}, max_elapsed={self._max_elapsed})"
         )
+
+    def _limit_when(self) -> float:
+        return math.inf if self._max_elapsed is None else self._max_elapsed
+
+    def _max_when(self) -> float:
+        """The furthest loop time a jump may reach: max_elapsed, and the wall clock's end."""
+        return min(self._limit_when(), (_WALL_END_NS - self._start_ns) / 1e9)
 
     # -- loops -----------------------------------------------------------------------
 
@@ -561,6 +896,8 @@ class FakeClock:
             return None
         return loop._clock if isinstance(loop, _VirtualTimeLoop) else None
 
+    # -- real work -------------------------------------------------------------------
+
     def intend_silence(self, address: tuple[str, int]) -> Callable[[], None]:
         """Declare that connections to the local ``(host, port)`` may be silent on purpose.
 
@@ -576,7 +913,7 @@ class FakeClock:
         every declaration of it is withdrawn. The declaration belongs to this clock, so it
         holds for every loop the clock drives.
         """
-        keys = _silence_keys(address)
+        keys = address_keys(address)
         silent = self._silent_peers
         for key in keys:
             silent[key] = silent.get(key, 0) + 1
@@ -595,6 +932,44 @@ class FakeClock:
                     del silent[key]
 
         return withdraw
+
+    @contextlib.contextmanager
+    def expect_outside_work(self, reason: str) -> Iterator[None]:
+        """Hold virtual time for a producer the loop cannot see (another program).
+
+        Inside the block, the clock treats ``reason`` as outstanding real work: before
+        every jump it gives the producer ``io_grace`` real seconds (so virtual time moves
+        at most one jump per ``io_grace``), and with nothing left to jump to it waits for
+        the producer instead of raising VirtualTimeDeadlock. This is the escape hatch the
+        deadlock message names; the loop sees threads it started, subprocesses, sockets
+        and signals by itself.
+        """
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {type(reason).__name__}")
+        token = object()
+        self._outside_work[token] = (time.perf_counter(), f"outside work: {reason}")
+        try:
+            yield
+        finally:
+            del self._outside_work[token]
+
+    @property
+    def real_seconds_held(self) -> float:
+        """Real seconds this clock's loops waited for real work while idle."""
+        return self._ledger.seconds
+
+    @property
+    def real_work_held(self) -> Mapping[str, float]:
+        """What the loops waited for (socket, thread, job...) -> real seconds waited.
+
+        Waits for several things at once count for each, so the values may add up to more
+        than :attr:`real_seconds_held`.
+        """
+        return dict(self._ledger.by_reason)
+
+    def real_work_summary(self) -> str:
+        """One line: the real seconds held, and what cost the most."""
+        return self._ledger.summary()
 
     # -- reading time ----------------------------------------------------------------
 
@@ -630,8 +1005,13 @@ class FakeClock:
 
     @property
     def io_grace(self) -> float:
-        """Real seconds that outstanding real I/O gets before virtual time moves."""
+        """Real seconds of patience outstanding real work gets before virtual time moves."""
         return self._io_grace
+
+    @property
+    def max_elapsed(self) -> float | None:
+        """Virtual seconds after which a jump raises VirtualTimeLimitExceeded; None: no cap."""
+        return self._max_elapsed
 
     # -- moving time -----------------------------------------------------------------
 
@@ -649,6 +1029,13 @@ class FakeClock:
             raise ValueError(f"t must be finite, got {t!r}")
         if t < loop._now:
             raise ValueError(f"cannot move time backwards: t={t!r} < now={loop._now!r}")
+        if t > self._limit_when():
+            raise VirtualTimeLimitExceeded(
+                f"cannot advance to loop time {t!r}: past this FakeClock's "
+                f"max_elapsed={self._max_elapsed!r} s (FakeClock(max_elapsed=None) disables it)"
+            )
+        if t > loop._max_when:
+            raise ValueError(f"cannot advance to loop time {t!r}: past the year 9999")
         previous_limit = loop._jump_limit
         loop._jump_limit = max(previous_limit, float(t))
         try:
@@ -660,7 +1047,8 @@ class FakeClock:
             loop._jump_limit = previous_limit
 
     async def run_until_idle(self) -> None:
-        """Run every callback that is ready, and what they make ready, without moving time."""
+        """Run every callback that is ready or due now, and what they make ready, without
+        moving time."""
         loop = self._running_loop()
         idle: asyncio.Future[None] = loop.create_future()
         loop._idle_waiters.append(idle)

@@ -36,13 +36,21 @@ from chronopype_testing._fixtures import (  # noqa: F401  (fixtures and hooks of
     pytest_runtest_makereport,
     transition_recorder,
 )
+from chronopype_testing._plugin_real_work import (
+    MAX_ELAPSED_INI,
+    MAX_ELAPSED_INI_HELP,
+    apply_max_elapsed_default,
+    note_real_work,
+    write_real_work_summary,
+)
 
 __all__ = ["fake_clock"]
 
 MIN_PYTEST_ASYNCIO = (1, 4)
 
 _MARKER_HELP = (
-    "fake_clock(start=..., autojump=True, io_grace=0.25): run this async test and its "
+    "fake_clock(start=..., autojump=True, io_grace=2.0, max_elapsed=30 days): run this "
+    "async test and its "
     "async fixtures on a chronopype_testing.FakeClock virtual-time loop"
 )
 
@@ -72,6 +80,7 @@ def _clock_for(item: pytest.Item) -> FakeClock:
         options = dict(marker.kwargs) if marker is not None else {}
         if marker is not None and marker.args:
             pytest.fail("@pytest.mark.fake_clock takes keyword arguments only", pytrace=False)
+        apply_max_elapsed_default(item.config, options)
         try:
             clock = _FakeClock(**options)
         except (TypeError, ValueError) as exc:
@@ -109,6 +118,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seed from which every rng the chronopype plugin hands out is derived",
     )
     parser.addini("chronopype_seed", "default for --chronopype-seed", default="")
+    parser.addini(MAX_ELAPSED_INI, MAX_ELAPSED_INI_HELP, default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -194,6 +204,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     item.config.stash[_CURRENT_ITEM] = None
+    note_real_work(item, item.stash.get(_CLOCK, None))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    write_real_work_summary(terminalreporter)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -217,6 +232,7 @@ def fake_clock(request: pytest.FixtureRequest) -> FakeClock:
     function-scoped async fixtures, on the clock's virtual-time loop: ``asyncio.sleep``,
     timeouts and ``time.time()``/``datetime.now()`` follow virtual time, and idle time
     jumps straight to the next deadline. Configure it with
-    ``@pytest.mark.fake_clock(start=..., autojump=..., io_grace=...)``.
+    ``@pytest.mark.fake_clock(start=..., autojump=..., io_grace=..., max_elapsed=...)``
+    (``max_elapsed`` defaults to the ``chronopype_max_elapsed`` ini option).
     """
     return _clock_for(request.node)
