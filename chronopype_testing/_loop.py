@@ -499,6 +499,24 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._watch_fd(fileno)
         return handle
 
+    def _remove_reader(self, fd: Any) -> bool:
+        removed: bool = super()._remove_reader(fd)  # type: ignore[misc]
+        self._forget_fd(fd)
+        return removed
+
+    def _remove_writer(self, fd: Any) -> bool:
+        removed: bool = super()._remove_writer(fd)  # type: ignore[misc]
+        self._forget_fd(fd)
+        return removed
+
+    def _forget_fd(self, fd: Any) -> None:
+        # Once nothing is registered for it, the number may be reused by a new socket (a
+        # proxy's listener reopened after a refuse window): it must not inherit this watch.
+        if self._watched_fds:
+            fileno = fd if isinstance(fd, int) else fd.fileno()
+            if fileno not in self._fd_map:
+                self._watched_fds.pop(fileno, None)
+
     def _watch_fd(self, fileno: int) -> None:
         if fileno == self._ssock.fileno():
             return
