@@ -215,8 +215,12 @@ class _Pipe:
         self.eof_delivered = True
         transport = destination.transport
         assert transport is not None
-        if transport.can_write_eof():
-            transport.write_eof()
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+        except OSError as exc:  # the destination is gone already
+            self.connection._close(destination.name, graceful=True, detail=repr(exc))
+            return
         self.connection._eof_delivered()
 
     def cancel(self) -> None:
