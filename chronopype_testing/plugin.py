@@ -43,6 +43,7 @@ from chronopype_testing._plugin_real_work import (
     note_real_work,
     write_real_work_summary,
 )
+from chronopype_testing._proxy_fixture import outage_proxy  # noqa: F401  (a fixture)
 
 __all__ = ["fake_clock"]
 
