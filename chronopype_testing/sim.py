@@ -177,6 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
             "that always succeeds)"
         ),
     )
+    parser.add_argument(
+        "--via-proxy",
+        metavar="HOST:PORT|URL",
+        help=(
+            "run --processor against this real service through an OutageProxy: each outage "
+            "becomes a --fault window; the processor is built as Processor(proxy_host, "
+            "proxy_port), or Processor(url) with the URL pointed at the proxy"
+        ),
+    )
+    parser.add_argument(
+        "--fault",
+        default="refuse",
+        metavar="KIND",
+        help="with --via-proxy, what each outage does: refuse (default), reset, blackhole, "
+        "timeout(S), latency(S), bandwidth(B), slow_close, limit_data(N)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
         "--json", action="store_true", help="print the result as JSON instead of text"
@@ -221,6 +237,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             outage_source = f"{len(outages)} from --outage" if outages else "none"
     except ScenarioError as exc:
         parser.error(str(exc))
+
+    if args.via_proxy is not None:
+        from chronopype_testing._sim_proxy import via_proxy_main
+
+        settings_by_name = {
+            "check_network_interval": args.interval,
+            "check_network_timeout": args.timeout,
+            "network_error_wait_time": args.error_wait,
+        }
+        return via_proxy_main(
+            args.processor,
+            args.via_proxy,
+            args.fault,
+            outages,
+            horizon,
+            settings_by_name,
+            args.seed,
+        )
 
     try:
         load_fake_clock()
