@@ -448,3 +448,9 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
                 self.run(lambda: processor.await_cleanup(timeout=processor.hook_timeout * 2 + 5.0))
         finally:
             self.runner.close()
+
+
+# Scripts for chronopype_testing.OutageProxy, built on outage_timelines (defined above).
+from chronopype_testing._proxy_strategies import (  # noqa: E402
+    fault_scripts as fault_scripts,
+)

@@ -14,8 +14,11 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chronopype_testing import FakeClock, Fault, OutageProxy
+from chronopype_testing.strategies import fault_scripts
 
 pytest_plugins = ["pytester"]
 
@@ -593,3 +596,45 @@ def test_outage_proxy_fixture_runs_on_the_fake_clock_and_reports_open_connection
     result.stdout.fnmatch_lines(
         ["*outage_proxy: proxied connections left open by the client:*", "*the client left*"]
     )
+
+
+# -- random scripts ----------------------------------------------------------------------------
+
+
+# What one exchange() meets under each fault, when it starts at least 30 s before the fault ends.
+EXCHANGE_OUTCOMES = {
+    "up": "echoed",
+    "refuse": "refused",
+    "reset": "reset",
+    "blackhole": "timed out",
+    "timeout": "closed b''",
+    "latency": "echoed",  # drawn latencies: 1 +/- 0.5 s (echoed) or 30 s (timed out)
+    "bandwidth": "echoed",
+    "slow_close": "echoed",
+    "limit_data": "closed b'PIN'",
+}
+
+
+@settings(max_examples=25, deadline=None)
+@given(script=fault_scripts(600.0, max_outages=4), probes=st.integers(5, 15))
+def test_random_scripts_every_exchange_meets_the_fault_of_its_moment(
+    script: list[tuple[float, float, Fault]], probes: int
+) -> None:
+    async def main() -> list[tuple[float, str]]:
+        async with EchoServer() as server, OutageProxy(server.address, windows=script) as proxy:
+            seen = []
+            for index in range(probes):
+                await asyncio.sleep(max(0.0, index * 600.0 / probes - proxy.elapsed))
+                seen.append((proxy.elapsed, await exchange(proxy.address)))
+            return seen
+
+    for at, outcome in FakeClock().run(main()):
+        active = [f for start, end, f in script if start <= at < end]
+        fault = active[0] if active else Fault.up()
+        ends = [end for start, end, _ in script if start <= at < end]
+        if ends and ends[0] - at < 30:
+            continue  # the fault may end while the exchange waits: either outcome is right
+        expected = EXCHANGE_OUTCOMES[fault.kind]
+        if fault.kind == "latency" and fault.seconds == 30.0:
+            expected = "timed out"
+        assert outcome == expected, (at, fault, outcome)
