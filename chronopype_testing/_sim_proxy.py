@@ -175,7 +175,12 @@ def via_proxy_report(run: ViaProxyRun, target: ProxyTarget, processor_spec: str)
             (t for t, s in run.changes if t >= outage.end and s is NetworkStatus.CONNECTED), None
         )
         noticed = format_seconds(detected - outage.start) if detected is not None else "missed"
-        again = format_seconds(back - outage.end) if back is not None else "not in this run"
+        if detected is None:
+            again = "-"  # never disconnected, so nothing to recover from
+        elif back is None:
+            again = "not in this run"
+        else:
+            again = format_seconds(back - outage.end)
         lines.append(f"{outage.describe():<22} {noticed:>14}   {again}")
     lines += ["", "status changes (virtual time):"]
     previous = None
