@@ -16,6 +16,7 @@ import itertools
 import math
 import selectors
 import socket
+import struct
 import sys
 import threading
 import time
@@ -26,6 +27,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 import time_machine
+
+if sys.platform != "win32":
+    import fcntl
+    import termios
 
 from chronopype._checks import finite_number
 from chronopype_testing._blocked import describe_blocked_tasks
@@ -75,6 +80,14 @@ _TimerEntry = tuple[float, int, asyncio.TimerHandle]
 
 # Compact the heap once this many cancelled timers sit in it and they are the majority.
 _COMPACT_MIN_CANCELLED = 64
+
+# A reply counts as complete once its connection has been quiet this long (real seconds)
+# after its last piece; longer after a piece of at least _BIG_REPLY_PIECE bytes, as servers
+# flush big replies buffer by buffer (PostgreSQL: 8 KiB). A server that holds a piece back
+# for longer (Nagle's algorithm without TCP_NODELAY: ~40 ms) is not waited for.
+_REPLY_SETTLE = 0.002
+_BIG_REPLY_SETTLE = 0.05
+_BIG_REPLY_PIECE = 4096
 
 # With nothing to jump to, the loop waits for outstanding real work in slices this long
 # (real seconds), so that work which ends without a word is noticed.
@@ -237,9 +250,11 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         # started. Executor jobs: future -> (since, what).
         self._executor_jobs: dict[asyncio.Future[Any], tuple[float, str]] = {}
         # Client connections with a request written and no data received since.
-        self._replies_due: dict[int, tuple[float, asyncio.BaseTransport]] = {}
+        # fd -> (since, transport, its peer)
+        self._replies_due: dict[int, tuple[float, asyncio.BaseTransport, PeerKey | None]] = {}
         # Client connections whose reply began to arrive -> when: the rest may follow.
-        self._answered: dict[int, float] = {}
+        # fd -> (when the last piece came, how long the next may take to follow).
+        self._answered: dict[int, tuple[float, float]] = {}
         # Other fds with a reader or writer: sock_recv/sock_connect, pipes, pidfds, ...
         # fd -> (since, (local, peer) or None for a non-socket)
         self._watched_fds: dict[
@@ -462,16 +477,23 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         write = transport.write
         writelines = transport.writelines
         clock = time.perf_counter
+        peer = peer_key(transport.get_extra_info("peername"))
+
+        def await_reply() -> None:
+            # Patience runs from the first unanswered write. An entry of an earlier
+            # connection that had the same fd number is stale: this one starts anew.
+            due = replies_due.get(fd)
+            if due is None or due[1] is not transport:
+                replies_due[fd] = (clock(), transport, peer)
 
         def write_and_await_reply(data: Any) -> None:
             write(data)
-            if data and fd not in replies_due:
-                replies_due[fd] = (clock(), transport)
+            if data:
+                await_reply()
 
         def writelines_and_await_reply(lines: Any) -> None:
             writelines(lines)
-            if fd not in replies_due:
-                replies_due[fd] = (clock(), transport)
+            await_reply()
 
         # Instance attributes shadow the class's methods; StreamWriter, SSL and the
         # protocols all write through these.
@@ -483,7 +505,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         if not self._watching:
             return handle
         fileno = fd if isinstance(fd, int) else fd.fileno()
-        if fileno not in self._transports and callback not in (
+        if not self._has_live_transport(fileno) and callback not in (
             self._accept_connection,
             self._sock_accept,
         ):
@@ -495,7 +517,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         if not self._watching:
             return handle
         fileno = fd if isinstance(fd, int) else fd.fileno()
-        if fileno not in self._transports:
+        if not self._has_live_transport(fileno):
             self._watch_fd(fileno)
         return handle
 
@@ -517,20 +539,33 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             if fileno not in self._fd_map:
                 self._watched_fds.pop(fileno, None)
 
+    def _has_live_transport(self, fd: int) -> bool:
+        # A closed transport stays in _transports until it is garbage: its fd number may
+        # already serve a new socket (a connect in progress, say).
+        transport = self._transports.get(fd)
+        return transport is not None and not transport.is_closing()
+
     def _watch_fd(self, fileno: int) -> None:
         if fileno == self._ssock.fileno():
             return
-        ends = self._watched_fds.get(fileno, (0.0, None))[1] or socket_ends(fileno)
-        self._watched_fds[fileno] = (time.perf_counter(), ends)
+        # Asked anew each time: the fd number may belong to another socket by now.
+        self._watched_fds[fileno] = (time.perf_counter(), socket_ends(fileno))
 
     def _process_events(self, events: list[tuple[selectors.SelectorKey, int]]) -> None:
-        if self._replies_due or self._watched_fds:
+        if self._replies_due or self._answered or self._watched_fds:
             now = time.perf_counter()
             for key, mask in events:
                 fd = key.fd
-                if mask & selectors.EVENT_READ and fd in self._replies_due:
-                    del self._replies_due[fd]
-                    self._answered[fd] = now
+                if mask & selectors.EVENT_READ and (
+                    fd in self._replies_due or fd in self._answered
+                ):
+                    due = self._replies_due.pop(fd, None)
+                    if due is not None and self._exempt((None, due[2])):
+                        continue  # the loop serves (or silences) the other end itself
+                    # A reply may come in pieces (a server flushes its buffer as it fills):
+                    # after a big piece, give the next one longer to follow.
+                    big = _bytes_waiting(fd) >= _BIG_REPLY_PIECE
+                    self._answered[fd] = (now, _BIG_REPLY_SETTLE if big else _REPLY_SETTLE)
                 watched = self._watched_fds.get(fd)
                 if watched is not None:
                     self._watched_fds[fd] = (now, watched[1])
@@ -584,21 +619,25 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         """(patience start, what) of every piece of real work the loop can see."""
         work: list[tuple[float, str]] = list(self._executor_jobs.values())
         transports = self._transports
-        for fd, (since, transport) in list(self._replies_due.items()):
+        for fd, (since, transport, peer) in list(self._replies_due.items()):
             if transports.get(fd) is not transport or transport.is_closing():
                 del self._replies_due[fd]
                 continue
-            peer = transport.get_extra_info("peername")
-            if not self._exempt((None, peer_key(peer))):
+            if not self._exempt((None, peer)):
                 work.append((since, f"reply from {_address_text(peer)}"))
         fd_map = self._fd_map
         for fd, (since, ends) in list(self._watched_fds.items()):
             key = fd_map.get(fd)
-            if key is None or fd in transports:
+            if key is None or self._has_live_transport(fd):
                 del self._watched_fds[fd]
                 continue
             if not self._exempt(ends):
-                what = f"socket to {_address_text(ends[1])}" if ends else f"fd {fd}"
+                if ends is None:
+                    what = f"fd {fd}"
+                elif ends[1] is None:
+                    what = f"socket fd {fd} (connecting, or awaited unconnected)"
+                else:
+                    what = f"socket to {_address_text(ends[1])}"
                 work.append((since, what))
         for transport, (since, what) in list(self._subprocesses.items()):
             if transport.is_closing() or transport.get_returncode() is not None:  # type: ignore[attr-defined]
@@ -697,12 +736,18 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         now_real = time.perf_counter()
         work = self._outstanding(now_real)
         grace = self._clock._io_grace
-        patient = [(since, what) for since, what in work if now_real - since < grace]
+        patience_ends = [(since + grace, what) for since, what in work]
+        for fd, (when, settle) in list(self._answered.items()):
+            if now_real - when < grace:
+                patience_ends.append((when + settle, f"rest of a reply on fd {fd}"))
+                work.append((when, f"rest of a reply on fd {fd}"))
+            else:
+                del self._answered[fd]
+        patient = [(end, what) for end, what in patience_ends if end > now_real]
         if may_jump and patient:
             # Outstanding real work: virtual time stands still until it answers or its
             # patience runs out, so a reply lands at the same virtual instant every run.
-            last_patience_end = max(since for since, _ in patient) + grace
-            self._wait_for_real_work(last_patience_end - now_real, patient)
+            self._wait_for_real_work(max(end for end, _ in patient) - now_real, patient)
             return
         if may_jump and next_when <= self._max_when:
             self._jump_to(next_when)
@@ -714,12 +759,6 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             return
         if may_jump and next_when > self._clock._limit_when():
             raise VirtualTimeLimitExceeded(self._limit_message(next_when))
-        answered = self._answered
-        for fd, when in list(answered.items()):
-            if now_real - when < grace:
-                work.append((when, f"rest of a reply on fd {fd}"))
-            else:
-                del answered[fd]
         if work:
             # Nothing to jump to, but real work may still end (or a reply that came in
             # pieces continue): wait for it as a real loop would, looking again every
@@ -770,6 +809,16 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         if self._watching:  # else __init__ failed half-way
             self._timers.clear()
             self._clock._loop_closed(self)
+
+
+def _bytes_waiting(fd: int) -> int:
+    """Bytes the kernel holds for reading on ``fd`` (0 if it cannot say)."""
+    if sys.platform == "win32":
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
+    except OSError:
+        return 0
 
 
 def _address_text(name: object) -> str:

@@ -16,7 +16,7 @@ import socketserver
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -301,37 +301,27 @@ def test_a_client_thread_of_a_server_under_test_is_waited_for() -> None:
     assert real < 3
 
 
+def _send_from_a_thread(sig: int) -> None:
+    threading.Timer(0.2, os.kill, (os.getpid(), sig)).start()
+
+
+def _send_now(sig: int) -> None:
+    os.kill(os.getpid(), sig)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_a_signal_sent_from_a_thread_wakes_its_handler() -> None:
+@pytest.mark.parametrize("send", [_send_from_a_thread, _send_now])
+def test_a_signal_wakes_its_handler_and_is_no_deadlock(send: Callable[[int], None]) -> None:
     async def main() -> float:
         loop = asyncio.get_running_loop()
         got = asyncio.Event()
         loop.add_signal_handler(signal.SIGUSR1, got.set)
         try:
-            timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1))
-            timer.start()
-            await asyncio.wait_for(got.wait(), 5)
+            send(signal.SIGUSR1)
+            await got.wait()  # no timeout: nothing but the signal can end this wait
             return loop.time()
         finally:
             loop.remove_signal_handler(signal.SIGUSR1)
-
-    ended, real = timed(FakeClock(), main())
-    assert ended == 0.0
-    assert real < 3
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_a_signal_the_test_sends_itself_is_no_deadlock() -> None:
-    async def main() -> float:
-        loop = asyncio.get_running_loop()
-        got = asyncio.Event()
-        loop.add_signal_handler(signal.SIGUSR2, got.set)
-        try:
-            os.kill(os.getpid(), signal.SIGUSR2)
-            await got.wait()
-            return loop.time()
-        finally:
-            loop.remove_signal_handler(signal.SIGUSR2)
 
     ended, real = timed(FakeClock(), main())
     assert ended == 0.0
