@@ -534,10 +534,12 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
     def _forget_fd(self, fd: Any) -> None:
         # Once nothing is registered for it, the number may be reused by a new socket (a
         # proxy's listener reopened after a refuse window): it must not inherit this watch.
-        if self._watched_fds:
+        # (getattr: a loop whose __init__ failed early still closes its self-pipe.)
+        watched = getattr(self, "_watched_fds", None)
+        if watched:
             fileno = fd if isinstance(fd, int) else fd.fileno()
             if fileno not in self._fd_map:
-                self._watched_fds.pop(fileno, None)
+                watched.pop(fileno, None)
 
     def _has_live_transport(self, fd: int) -> bool:
         # A closed transport stays in _transports until it is garbage: its fd number may
