@@ -620,32 +620,32 @@ class OutageProxy:
 
     # -- listening -----------------------------------------------------------------------
 
-    def _reserve_port(self) -> socket.socket:
-        """A bound, never-listening socket that keeps the port ours while ``refuse`` has the
-        listener closed (SO_REUSEPORT lets the real listener share it)."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        keeper = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            keeper.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if hasattr(socket, "SO_REUSEPORT"):
-                keeper.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            keeper.bind((self.host, self._requested_port))
-        except BaseException:
-            keeper.close()
-            raise
-        self._port = keeper.getsockname()[1]
-        return keeper
-
-    def _open_listener(self) -> None:
-        if self._listener is not None:
-            return
+    def _bound_socket(self, port: int) -> socket.socket:
+        """A TCP socket bound to ``(host, port)``, sharing the port with our other sockets."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if hasattr(socket, "SO_REUSEPORT"):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((self.host, self._port))
+            sock.bind((self.host, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _reserve_port(self) -> socket.socket:
+        """A bound, never-listening socket that keeps the port ours while ``refuse`` has the
+        listener closed (SO_REUSEPORT lets the real listener share it)."""
+        keeper = self._bound_socket(self._requested_port)
+        self._port = keeper.getsockname()[1]
+        return keeper
+
+    def _open_listener(self) -> None:
+        if self._listener is not None:
+            return
+        sock = self._bound_socket(self._port)
+        try:
             # Listening now, synchronously: a client connecting at this very instant is
             # queued by the kernel, never refused.
             sock.listen(128)
