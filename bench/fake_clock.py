@@ -617,6 +617,16 @@ def record(result: Results, report: dict[str, Any], verbose: bool) -> None:
     result.wrong = result.wrong or report["wrong"]
 
 
+def print_rows(rows: Sequence[Sequence[str]]) -> None:
+    """Left-aligned columns, the first row a header underlined with dashes."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
 def print_table(chosen: Sequence[Contender], workloads: Sequence[str], results: Table,
                 fastest_peer: FastestPeer) -> None:
     header = ["implementation", "python"]
@@ -631,12 +641,7 @@ def print_table(chosen: Sequence[Contender], workloads: Sequence[str], results: 
                 row += [format_median(median),
                         format_ratio(median, fastest_peer[contender.venv, workload, measure])]
         rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for index, row in enumerate(rows):
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
+    print_rows(rows)
     print()
     print("spread (min-max wall s):")
     for contender in chosen:
@@ -803,12 +808,7 @@ def instructions_main(workloads: Sequence[str], only: set[str] | None, timeout: 
                 rows.append([contender.label, workload, f"{count / 1e6:.0f}", ratio, to_floor])
             else:
                 rows.append([contender.label, workload, f"FAILED: {count}", "-", "-"])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
+    print_rows(rows)
     print()
     print("instructions of one warm run (callgrind, PYTHONHASHSEED=0): a worker making two runs"
           " minus one making one run; unchecked; independent of the machine's load.")
@@ -991,7 +991,7 @@ def c_main(rounds: int, timeout: float) -> int:
             except subprocess.TimeoutExpired:
                 report = {"error": f"no result within {timeout:g} s"}
             results[variant].append(report)
-    expected = C_PROCESSORS * (int(C_VIRTUAL // C_INTERVAL) + 1)
+    expected = C_PROCESSORS * int(C_VIRTUAL // C_INTERVAL)
     rows = [["variant", "PING server", "wall s / virtual hour", "cpu s / virtual hour",
              "PONGs", "real work held (ours)"]]
     for variant, reports in results.items():
@@ -1008,12 +1008,7 @@ def c_main(rounds: int, timeout: float) -> int:
                      else f"{wall:.2f}")
         rows.append([variant, C_VARIANTS[variant][1], wall_text, f"{cpu:.2f}{note}",
                      f"{pongs:.0f}{note}", ok[-1].get("held", "-")])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
+    print_rows(rows)
     print()
     print(f"workload C: {C_PROCESSORS} NetworkProcessors, a check every {C_INTERVAL:g} s = one "
           f"PING/PONG over each one's kept-open loopback connection, for {C_VIRTUAL:g} s of "

@@ -8,6 +8,7 @@ waited for, but only within io_grace).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -51,11 +52,10 @@ class _LineHandler(socketserver.StreamRequestHandler):
 
 
 @contextmanager
-def line_server(reply_delay: float = 0.0) -> Iterator[int]:
-    """A real keep-alive loopback server (a Redis-style PING/PONG peer); yields its port."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _LineHandler)
-    server.daemon_threads = True
-    server.reply_delay = reply_delay  # type: ignore[attr-defined]
+def serving(server: socketserver.TCPServer) -> Iterator[int]:
+    """Run a threaded socketserver in a thread of its own (started before the loop runs:
+    the loop never counts it); yields its port."""
+    server.daemon_threads = True  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
@@ -64,6 +64,13 @@ def line_server(reply_delay: float = 0.0) -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def line_server(reply_delay: float = 0.0) -> contextlib.AbstractContextManager[int]:
+    """A real keep-alive loopback server (a Redis-style PING/PONG peer)."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _LineHandler)
+    server.reply_delay = reply_delay  # type: ignore[attr-defined]
+    return serving(server)
 
 
 class _KeepAliveHandler(BaseHTTPRequestHandler):
@@ -83,18 +90,8 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def http_server() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def http_server() -> contextlib.AbstractContextManager[int]:
+    return serving(ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler))
 
 
 # -- 1. idle is free --------------------------------------------------------------------------
