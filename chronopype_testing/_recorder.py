@@ -528,7 +528,9 @@ def assert_backoff_schedule(
             f"{base:<7g}  [{band[0]:g}, {band[1]:g}]"
         )
     for index in range(len(verdicts), len(bases)):
-        lines.append(f"  >>{index + 1:>3}  {'(no such retry gap)':<48}{bases[index]:<7g}")
+        lines.append(
+            f"  >>{index + 1:>3}  {'(no such retry gap)':<48}{bases[index]:<7g}"
+        )
     if transitions:
         actual = [(t.at - origin, t.new) for t in transitions]
         marks = [verdicts[i][1] - origin for i in bad[:1]]
