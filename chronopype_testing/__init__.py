@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         VirtualTimeDeadlock,
         VirtualTimeLimitExceeded,
     )
+    from chronopype_testing._proxy import OutageProxy, ProxiedConnection, ProxyEvent
+    from chronopype_testing._proxy_faults import Fault, FaultWindow
     from chronopype_testing._recorder import (
         Transition,
         TransitionRecorder,
@@ -48,6 +50,11 @@ _EXPORTS = {
     "ManagedProcessorFactory": "chronopype_testing._fixtures",
     "TransitionRecorderFactory": "chronopype_testing._fixtures",
     "Transition": "chronopype_testing._recorder",
+    "Fault": "chronopype_testing._proxy_faults",
+    "FaultWindow": "chronopype_testing._proxy_faults",
+    "OutageProxy": "chronopype_testing._proxy",
+    "ProxiedConnection": "chronopype_testing._proxy",
+    "ProxyEvent": "chronopype_testing._proxy",
     "TransitionRecorder": "chronopype_testing._recorder",
     "assert_backoff_schedule": "chronopype_testing._recorder",
 }
@@ -58,8 +65,13 @@ __all__ = [
     "FakeClock",
     "FakeNetworkProcessor",
     "FakeNetworkProcessorFactory",
+    "Fault",
+    "FaultWindow",
     "HookFault",
     "ManagedProcessorFactory",
+    "OutageProxy",
+    "ProxiedConnection",
+    "ProxyEvent",
     "Step",
     "Transition",
     "TransitionRecorder",

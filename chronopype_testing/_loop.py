@@ -526,6 +526,26 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._watch_fd(fileno)
         return handle
 
+    def _remove_reader(self, fd: Any) -> bool:
+        removed: bool = super()._remove_reader(fd)  # type: ignore[misc]
+        self._forget_fd(fd)
+        return removed
+
+    def _remove_writer(self, fd: Any) -> bool:
+        removed: bool = super()._remove_writer(fd)  # type: ignore[misc]
+        self._forget_fd(fd)
+        return removed
+
+    def _forget_fd(self, fd: Any) -> None:
+        # Once nothing is registered for it, the number may be reused by a new socket (a
+        # proxy's listener reopened after a refuse window): it must not inherit this watch.
+        # (getattr: a loop whose __init__ failed early still closes its self-pipe.)
+        watched = getattr(self, "_watched_fds", None)
+        if watched:
+            fileno = fd if isinstance(fd, int) else fd.fileno()
+            if fileno not in self._fd_map:
+                watched.pop(fileno, None)
+
     def _has_live_transport(self, fd: int) -> bool:
         # A closed transport stays in _transports until it is garbage: its fd number may
         # already serve a new socket (a connect in progress, say).

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -752,3 +752,36 @@ def chronopype_rng(request: pytest.FixtureRequest) -> random.Random:
     Pass it as ``rng=`` to your own ``NetworkProcessor`` so its backoff jitter reproduces.
     """
     return derive_rng(session_seed(request.config), request.node.nodeid, "chronopype_rng")
+
+
+# The proxy's module loads on first use, like the rest: only the fixture's name lives here.
+try:
+    import pytest_asyncio
+except ImportError:  # the testing extra is not installed
+
+    @pytest.fixture
+    def outage_proxy() -> Any:
+        """Needs pytest-asyncio (pip install 'chronopype[testing]')."""
+        pytest.fail(_missing_extra_message(), pytrace=False)
+
+else:
+
+    @pytest_asyncio.fixture
+    async def outage_proxy(  # type: ignore[misc]  # one of two definitions
+        fake_clock: FakeClock,
+    ) -> AsyncIterator[Any]:
+        """Factory for ``chronopype_testing.OutageProxy``s on this test's fake clock.
+
+        ``proxy = await outage_proxy((host, port), windows=[(60, 120, "blackhole")])`` starts
+        a proxy to the real upstream ``(host, port)``; point the client at ``proxy.host`` and
+        ``proxy.port`` (or ``proxy.rewrite(url)``). Asking for it makes the test a fake-clock
+        test. At teardown the proxies close, and the test fails if the client left a
+        proxied connection open.
+        """
+        proxies = _load("_proxy_fixture")
+        factory = proxies.OutageProxyFactory()
+        try:
+            yield factory
+        finally:
+            problems = await factory.close()
+        proxies.report_left_open(problems)

@@ -235,6 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
             "check that always succeeds)"
         ),
     )
+    parser.add_argument(
+        "--via-proxy",
+        metavar="HOST:PORT|URL",
+        help=(
+            "run --processor against this real service through an OutageProxy: each outage "
+            "becomes a --fault window; the processor is built as Processor(proxy_host, "
+            "proxy_port), or Processor(url) with the URL pointed at the proxy"
+        ),
+    )
+    parser.add_argument(
+        "--fault",
+        default="refuse",
+        metavar="KIND",
+        help="with --via-proxy, what each outage does: refuse (default), reset, blackhole, "
+        "timeout(S), latency(S), bandwidth(B), slow_close, limit_data(N)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
         "--json", action="store_true", help="print the result as JSON instead of text"
@@ -369,6 +385,24 @@ def _main(argv: Sequence[str] | None) -> int:
         problem = check_plot_path(args.plot)
         if problem is not None:
             parser.error(problem)
+
+    if args.via_proxy is not None:
+        from chronopype_testing._sim_proxy import via_proxy_main
+
+        settings_by_name = {
+            "check_network_interval": args.interval,
+            "check_network_timeout": args.timeout,
+            "network_error_wait_time": args.error_wait,
+        }
+        return via_proxy_main(
+            args.processor,
+            args.via_proxy,
+            args.fault,
+            outages,
+            horizon,
+            settings_by_name,
+            args.seed,
+        )
 
     try:
         load_fake_clock()

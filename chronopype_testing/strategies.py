@@ -518,3 +518,9 @@ class NetworkProcessorMachine(RuleBasedStateMachine):
             if self._pairing is not None:
                 self._pairing.remove()
             self.runner.close()
+
+
+# Scripts for chronopype_testing.OutageProxy, built on outage_timelines (defined above).
+from chronopype_testing._proxy_strategies import (  # noqa: E402
+    fault_scripts as fault_scripts,
+)
