@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import itertools
 import logging
 import random
 from collections import deque
@@ -18,9 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
 
-from chronopype._checks import finite_number
 from chronopype.processors.events import LoopStarted
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
+from chronopype.validation import outage_windows, seconds_at_least_zero
 from chronopype_testing._recorder import Transition, TransitionRecorder
 
 __all__ = ["FakeNetworkProcessor", "HookFault", "Step"]
@@ -29,13 +28,6 @@ _StepKind = Literal["returns", "raises", "hangs", "slow", "cancelled_swallowed"]
 
 #: Outcome of a check that returned CONNECTED; every other outcome is a failed check.
 CONNECTED_OUTCOME = "CONNECTED"
-
-
-def _check_seconds(name: str, value: object) -> float:
-    seconds = finite_number(name, value, unit="seconds")
-    if seconds < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {seconds!r}")
-    return seconds
 
 
 def _check_status(name: str, value: object) -> NetworkStatus:
@@ -105,7 +97,7 @@ class Step:
     @classmethod
     def slow(cls, seconds: float, result: object = NetworkStatus.CONNECTED) -> Step:
         """The call takes ``seconds`` of virtual time, then returns ``result``."""
-        return cls("slow", result, seconds=_check_seconds("seconds", seconds))
+        return cls("slow", result, seconds=seconds_at_least_zero("seconds", seconds))
 
     @classmethod
     def cancelled_swallowed(cls, result: object = NetworkStatus.CONNECTED) -> Step:
@@ -219,27 +211,6 @@ def _hook_queue(name: str, fault: HookFault | None, *, sync: bool) -> _StepQueue
     return _StepQueue(steps)
 
 
-def _validate_windows(windows: Iterable[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
-    checked: list[tuple[float, float]] = []
-    for window in windows:
-        try:
-            start, end = window
-        except (TypeError, ValueError):
-            raise TypeError(f"outage windows must be (start, end) pairs, got {window!r}") from None
-        start = _check_seconds("outage start", start)
-        end = _check_seconds("outage end", end)
-        if not start < end:
-            raise ValueError(f"outage window ({start!r}, {end!r}) must have start < end")
-        checked.append((start, end))
-    checked.sort()
-    for (_, end), (next_start, _) in itertools.pairwise(checked):
-        if next_start < end:
-            raise ValueError(
-                f"outage windows overlap: one ends at {end!r}, the next starts at {next_start!r}"
-            )
-    return tuple(checked)
-
-
 class FakeNetworkProcessor(NetworkProcessor):
     """A real ``NetworkProcessor`` whose checks and hooks follow a script.
 
@@ -314,7 +285,7 @@ class FakeNetworkProcessor(NetworkProcessor):
         a ``script`` runs first.
         """
         processor = cls(**kwargs)
-        processor._outages = _validate_windows(windows)
+        processor._outages = outage_windows(windows)
         processor._outage_starts = [start for start, _ in processor._outages]
         return processor
 

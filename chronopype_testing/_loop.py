@@ -32,7 +32,7 @@ if sys.platform != "win32":
     import fcntl
     import termios
 
-from chronopype._checks import finite_number
+from chronopype.validation import finite_number
 from chronopype_testing._blocked import describe_blocked_tasks
 from chronopype_testing._real_work import (
     PeerKey,

@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chronopype._checks import finite_number
-from chronopype_testing._fakes import _validate_windows
+from chronopype.validation import finite_number, outage_windows
 
 __all__ = ["DIRECTIONS", "FAULT_KINDS", "Fault", "FaultLike", "FaultWindow", "parse_script"]
 
@@ -268,7 +267,7 @@ def parse_script(windows: Iterable[object]) -> tuple[FaultWindow, ...]:
             raise TypeError(f"each window must be a (start, end, fault) triple, got {window!r}")
         triples.append((window[0], window[1], as_fault(window[2])))
     # One rule for outage windows (FakeNetworkProcessor's): times, order, no overlap.
-    checked = _validate_windows((start, end) for start, end, _ in triples)
+    checked = outage_windows((start, end) for start, end, _ in triples)
     faults_in_order = [
         fault
         for _, _, fault in sorted(

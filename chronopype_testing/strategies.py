@@ -33,7 +33,7 @@ from chronopype.processors.backoff import backoff_bounds
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._fakes import FakeNetworkProcessor, HookFault, Step
 from chronopype_testing._fixtures import _PairingWatch, illegal_transition_defects
-from chronopype_testing._loop import DEFAULT_START, FakeClock
+from chronopype_testing._loop import DEFAULT_IO_GRACE, DEFAULT_START, FakeClock
 from chronopype_testing._recorder import (
     Transition,
     _backoff_waits,
@@ -156,7 +156,7 @@ def on_fake_clock(
     *,
     start: float | datetime = DEFAULT_START,
     autojump: bool = True,
-    io_grace: float = 0.25,
+    io_grace: float = DEFAULT_IO_GRACE,
 ) -> Any:
     """Run an async test on a new ``FakeClock`` loop per call, i.e. per Hypothesis example.
 

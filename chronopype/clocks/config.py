@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from chronopype._checks import finite_number
 from chronopype._model import ModelStyle
 from chronopype.clocks._grid import check_resolution, grid_index
+from chronopype.validation import finite_number
 
 __all__ = ["ClockConfig", "ClockMode"]
 

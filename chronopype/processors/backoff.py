@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from chronopype._checks import real_number
+from chronopype.validation import real_number
 
 __all__ = [
     "BACKOFF_CAP_SECONDS",

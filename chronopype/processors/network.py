@@ -35,7 +35,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from chronopype._checks import finite_number, real_number
 from chronopype.processors import _aio, machine
 from chronopype.processors.backoff import (
     BACKOFF_CAP_SECONDS,
@@ -61,6 +60,7 @@ from chronopype.processors.events import (
 )
 from chronopype.processors.machine import AttemptOutcome, Decision, NetworkStatus, WaitKind
 from chronopype.processors.tick import TickProcessor
+from chronopype.validation import finite_number, real_number
 
 __all__ = [
     "BACKOFF_CAP_SECONDS",

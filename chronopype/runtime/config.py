@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chronopype._checks import finite_number
 from chronopype._model import ModelStyle
 from chronopype.clocks.config import ClockConfig, ClockMode
+from chronopype.validation import finite_number
 
 __all__ = ["ClockRuntimeConfig"]
 
