@@ -484,13 +484,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 # -- the call: on the clock, under the safety net --------------------------------------------
 
 
-def _drives(clock: FakeClock, loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return clock._running_loop() is loop
-    except RuntimeError:
-        return False
-
-
 def _on_its_clock(
     test: Callable[..., Coroutine[Any, Any, object]], clock: FakeClock
 ) -> Callable[..., Coroutine[Any, Any, None]]:
@@ -500,7 +493,7 @@ def _on_its_clock(
     @functools.wraps(test)
     async def on_the_fake_clock(*args: Any, **kwargs: Any) -> None:
         loop = asyncio.get_running_loop()
-        if not _drives(clock, loop):
+        if type(clock).current() is not clock:
             pytest.fail(
                 f"this fake-clock test is running on {loop!r}, not on its FakeClock's loop "
                 "(another plugin ran it); virtual time would not apply",
