@@ -71,6 +71,7 @@ async def _a_day(
 
 
 @pytest.mark.postgres
+@pytest.mark.slow(seconds=8)
 def test_database_processor_on_a_fake_clock_for_a_virtual_day_with_outages(
     postgres_server: PostgresServer, summary_lines: list[str]
 ) -> None:
