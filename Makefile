@@ -13,8 +13,10 @@ SIM_DEPS = $(shell $(PYEXE) -c 'import shlex, tomllib; print(shlex.join(tomllib.
 # pytest-xdist workers for `make test`: the PostgreSQL chaos test (about 40 s) runs first on
 # one worker while the other works through the rest.
 WORKERS ?= 2
-# `make quick` (on the same xdist workers): everything on FakeClock; no real servers, no
-# pytest-in-pytest, no subprocesses, and the state machine at 25 examples instead of 200.
+# `make quick`: everything on FakeClock; no real servers, no pytest-in-pytest, no subprocesses,
+# and the state machine at 25 examples instead of 200. One process: under xdist's order
+# tests/test_network_faults.py::test_stop_without_a_running_loop's gc.collect() finds a
+# pending gather(sleep()) task leaked by an earlier test (not found yet).
 QUICK_MARKERS := not postgres and not pytester and not subprocess and not slow
 
 # Bytecode caching on, under the venv (not in the source tree), even where the environment sets
@@ -55,7 +57,7 @@ test: venv
 	$(CACHED_BYTECODE) $(VENV)/bin/pytest -n $(WORKERS)
 
 quick: venv
-	CHRONOPYPE_MACHINE_EXAMPLES=25 $(CACHED_BYTECODE) $(VENV)/bin/pytest -q -p no:cacheprovider -n $(WORKERS) -m '$(QUICK_MARKERS)'
+	CHRONOPYPE_MACHINE_EXAMPLES=25 $(CACHED_BYTECODE) $(VENV)/bin/pytest -q -p no:cacheprovider -m '$(QUICK_MARKERS)'
 
 test-deep: venv
 	CHRONOPYPE_MACHINE_EXAMPLES=2000 CHRONOPYPE_FUZZ_SEEDS=5000 $(VENV)/bin/pytest tests -k "machine or fuzz"
