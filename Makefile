@@ -14,8 +14,15 @@ SIM_DEPS = $(shell $(PYEXE) -c 'import shlex, tomllib; print(shlex.join(tomllib.
 # one worker while the other works through the rest.
 WORKERS ?= 2
 # `make quick`: everything on FakeClock; no real servers, no pytest-in-pytest, no subprocesses,
-# and the state machine at 25 examples instead of 200.
+# and the state machine at 25 examples instead of 200. One process: under xdist's order
+# tests/test_network_faults.py::test_stop_without_a_running_loop's gc.collect() finds a
+# pending gather(sleep()) task leaked by an earlier test (not found yet).
 QUICK_MARKERS := not postgres and not pytester and not subprocess and not slow
+
+# Bytecode caching on, under the venv (not in the source tree), even where the environment sets
+# PYTHONDONTWRITEBYTECODE: without it every pytest process, and every pytest a test starts,
+# compiles and assertion-rewrites the whole tree again (collection: 4.2 s of CPU instead of 1.3 s).
+CACHED_BYTECODE := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache
 
 define ENSURE_VENV
 	@test -n "$(PYVER)" || { echo "cannot find a Python called '$(PYTHON)'"; exit 1; }
@@ -47,10 +54,10 @@ typecheck: venv
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict chronopype chronopype_testing
-	$(VENV)/bin/pytest -n $(WORKERS)
+	$(CACHED_BYTECODE) $(VENV)/bin/pytest -n $(WORKERS)
 
 quick: venv
-	CHRONOPYPE_MACHINE_EXAMPLES=25 $(VENV)/bin/pytest -q -p no:cacheprovider -m '$(QUICK_MARKERS)'
+	CHRONOPYPE_MACHINE_EXAMPLES=25 $(CACHED_BYTECODE) $(VENV)/bin/pytest -q -p no:cacheprovider -m '$(QUICK_MARKERS)'
 
 test-deep: venv
 	CHRONOPYPE_MACHINE_EXAMPLES=2000 CHRONOPYPE_FUZZ_SEEDS=5000 $(VENV)/bin/pytest tests -k "machine or fuzz"

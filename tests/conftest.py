@@ -53,9 +53,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "pytester" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.pytester)
-    # Long tests first (a stable sort): under pytest-xdist the PostgreSQL chaos test then runs
-    # on one worker while the others share the rest, instead of starting last and running alone.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # Long tests first, longest first (a stable sort on the ``slow`` marker's ``seconds``, its
+    # rough real duration here): pytest-xdist deals the first tests out in turn, so the longest
+    # ones start at once on different workers, and the short ones fill the gaps after them,
+    # instead of a long test starting last and running alone.
+    items.sort(key=_expected_seconds, reverse=True)
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+    slow = item.get_closest_marker("slow")
+    if slow is None:
+        return 0.0
+    return float(slow.kwargs.get("seconds", 1.0))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -389,7 +389,7 @@ async def client_connections(admin_dsn: str) -> int:
 
 
 @pytest.mark.postgres
-@pytest.mark.slow  # about 40 s of real time: scheduled first (tests/conftest.py)
+@pytest.mark.slow(seconds=40)  # mostly waiting for the server: scheduled first (conftest.py)
 async def test_chaos_sigkill_and_restart_the_server_20_times(
     postgres_server: PostgresServer, summary_lines: list[str]
 ) -> None:

@@ -46,7 +46,7 @@ def _ini(pytester: pytest.Pytester, max_elapsed: str) -> None:
 def test_marker_and_ini_set_the_virtual_time_cap(pytester: pytest.Pytester) -> None:
     _ini(pytester, "150")
     pytester.makepyfile(CAPPED_TESTS)
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(
         [
@@ -71,7 +71,7 @@ def test_ini_none_disables_the_cap(pytester: pytest.Pytester) -> None:
             assert fake_clock.elapsed == 365 * 86400
         """
     )
-    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    pytester.runpytest().assert_outcomes(passed=1)
 
 
 def test_a_bad_ini_value_fails_the_test_clearly(pytester: pytest.Pytester) -> None:
@@ -82,7 +82,7 @@ def test_a_bad_ini_value_fails_the_test_clearly(pytester: pytest.Pytester) -> No
             pass
         """
     )
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*chronopype_max_elapsed must be a number*'forever'*"])
 
@@ -104,7 +104,7 @@ def test_the_summary_lists_tests_that_held_time_over_a_second(pytester: pytest.P
             await asyncio.to_thread(time.sleep, 0.01)
         """
     )
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [

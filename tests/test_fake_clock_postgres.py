@@ -17,14 +17,17 @@ from chronopype_testing import FakeClock
 
 HOUR = 3_600.0
 DAY = 24 * HOUR
-TICK = 60.0
+# One tick and one check every 5 minutes: each check opens a PostgreSQL backend and each tick
+# sends an insert (about 10 ms of real time each here), so this sets the real cost of the day.
+TICK = 300.0
 # (start, length) of each outage in virtual seconds, between ticks: the server is stopped for
-# real meanwhile (the blocking stop and start hold the loop, and with it virtual time).
+# real meanwhile (the blocking stop and start hold the loop, and with it virtual time). Each
+# outage covers at least one check, so each one is detected.
 OUTAGES = [
     (3 * HOUR + 30, 20 * 60.0),
     (9.5 * HOUR + 30, 5 * 60.0),
     (15 * HOUR + 30, 45 * 60.0),
-    (21 * HOUR + 30, 90.0),
+    (21 * HOUR + 30, 6 * 60.0),
 ]
 # The longest backoff wait the spec allows (300 s cap, +10 % jitter).
 MAX_BACKOFF = 330.0
@@ -68,6 +71,7 @@ async def _a_day(
 
 
 @pytest.mark.postgres
+@pytest.mark.slow(seconds=8)
 def test_database_processor_on_a_fake_clock_for_a_virtual_day_with_outages(
     postgres_server: PostgresServer, summary_lines: list[str]
 ) -> None:

@@ -591,7 +591,7 @@ def test_the_processor_fixture_fails_a_test_with_an_illegal_transition(
             await asyncio.sleep(1)
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ["*at loop time 1.0: CONNECTED -> ERROR is not a legal transition*"]

@@ -487,6 +487,7 @@ def test_a_deadlocked_test_reports_the_deadlock_not_a_cancellation(
 
 
 @MODES
+@pytest.mark.slow(seconds=3)
 def test_pytest_timeout_reports_the_timeout_and_the_cleanup_after_it(
     pytester: pytest.Pytester, mode: str
 ) -> None:
@@ -502,9 +503,9 @@ def test_pytest_timeout_reports_the_timeout_and_the_cleanup_after_it(
         """
     )
     # A subprocess: pytest-timeout's SIGALRM must not reach the outer run.
-    result = pytester.runpytest_subprocess("--timeout=2", "--timeout-method=signal", timeout=120)
+    result = pytester.runpytest_subprocess("--timeout=1", "--timeout-method=signal", timeout=120)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*Failed: Timeout (>2.0s) from pytest-timeout*"])
+    result.stdout.fnmatch_lines(["*Failed: Timeout (>1.0s) from pytest-timeout*"])
     text = result.stdout.str()
     assert "CancelledError" not in text
     assert "chronopype seed: 0 (re-run with --chronopype-seed=0)" in text

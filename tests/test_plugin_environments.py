@@ -93,6 +93,7 @@ def _side_venv(name: str, requirements: list[str]) -> Path:
     return python
 
 
+@pytest.mark.slow(seconds=3)  # builds its side venv on the first run (about 30 s)
 def test_an_old_pytest_asyncio_fails_only_fake_clock_tests(pytester: pytest.Pytester) -> None:
     python = _side_venv(
         "pytest-asyncio-0.24",

@@ -288,6 +288,7 @@ def _seeded_outcomes(pytester: pytest.Pytester, *args: str) -> tuple[dict[str, s
     return found, seeds
 
 
+@pytest.mark.slow(seconds=8)  # three inner runs, two of them with two xdist workers
 def test_xdist_workers_run_under_the_same_seed(pytester: pytest.Pytester) -> None:
     _ini(pytester)
     for name in ("a", "b", "c", "d"):

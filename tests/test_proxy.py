@@ -591,7 +591,7 @@ def test_outage_proxy_fixture_runs_on_the_fake_clock_and_reports_open_connection
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
     )
     pytester.makepyfile(FIXTURE_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(
         ["*outage_proxy: proxied connections left open by the client:*", "*the client left*"]

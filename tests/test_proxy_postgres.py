@@ -151,6 +151,7 @@ def comparable(proxy: OutageProxy) -> list[tuple[float, str, int | None]]:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow(seconds=15)
 def test_a_virtual_day_of_outages_through_the_proxy_follows_the_backoff_schedule(
     postgres_server: PostgresServer, summary_lines: list[str]
 ) -> None:

@@ -758,7 +758,7 @@ MEMORY_BOUND = 256 * 1024
 MEMORY_HOURS = float(os.environ.get("CHRONOPYPE_SIM_MEMORY_HOURS", "0.5"))
 
 
-@pytest.mark.slow  # a few seconds under tracemalloc; not in `make quick`
+@pytest.mark.slow(seconds=2)  # a few seconds under tracemalloc; not in `make quick`
 def test_memory_is_bounded_by_outages_not_by_checks(summary_lines: list[str]) -> None:
     import time
     import tracemalloc
