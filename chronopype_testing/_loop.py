@@ -12,7 +12,6 @@ import collections
 import contextlib
 import functools
 import heapq
-import itertools
 import math
 import selectors
 import socket
@@ -74,11 +73,7 @@ _WALL_BEGIN_NS = (
     (datetime(1, 1, 2, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days * 86_400 * 1_000_000_000
 )
 
-# A timer heap entry: (deadline, insertion order, handle). Tuples compare in C, and the
-# insertion order makes timers with equal deadlines fire first-in, first-out.
-_TimerEntry = tuple[float, int, asyncio.TimerHandle]
-
-# Compact the heap once this many cancelled timers sit in it and they are the majority.
+# Compact the timers once this many cancelled timers sit in it and they are the majority.
 _COMPACT_MIN_CANCELLED = 64
 
 # A reply counts as complete once its connection has been quiet this long (real seconds)
@@ -229,8 +224,15 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         _check_privates(self)
         self._clock = clock
         self._now = now
-        self._timers: list[_TimerEntry] = []
-        self._timer_order = itertools.count()
+        # Timers grouped by deadline: a heap of the distinct deadlines, and per deadline its
+        # timers in the order they were scheduled (equal deadlines fire first-in, first-out).
+        # Virtual deadlines coincide far more often than real ones (every task sleeping 1 s
+        # from the same instant), and a heap of (deadline, order, timer) tuples cost
+        # workload B ~12 M instructions in tuple, float and int comparisons per run; a
+        # float heap compares in one C call, once per distinct deadline.
+        self._deadlines: list[float] = []
+        self._timers: dict[float, list[asyncio.TimerHandle]] = {}
+        self._timer_count = 0
         self._idle_waiters: list[asyncio.Future[None]] = []
         # With autojump off, clock.advance_to() lets time jump up to this deadline.
         self._jump_limit = -math.inf
@@ -398,8 +400,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         # The hot path of every asyncio.sleep(): call_at's checks, minus the ones that only
         # matter for closed or debug loops and NaN, which took the path above.
         timer = asyncio.TimerHandle(when, callback, args, self, context)
-        heapq.heappush(self._timers, (when, next(self._timer_order), timer))
-        timer._scheduled = True  # type: ignore[attr-defined]
+        self._push_timer(when, timer)
         return timer
 
     def call_at(
@@ -423,27 +424,46 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._check_callback(callback, "call_at")
             if timer._source_traceback:  # type: ignore[attr-defined]
                 del timer._source_traceback[-1]  # type: ignore[attr-defined]
-        heapq.heappush(self._timers, (when, next(self._timer_order), timer))
-        timer._scheduled = True  # type: ignore[attr-defined]
+        self._push_timer(when, timer)
         return timer
+
+    def _push_timer(self, when: float, timer: asyncio.TimerHandle) -> None:
+        bucket = self._timers.get(when)
+        if bucket is None:
+            self._timers[when] = [timer]
+            heapq.heappush(self._deadlines, when)
+        else:
+            bucket.append(timer)
+        self._timer_count += 1
+        timer._scheduled = True  # type: ignore[attr-defined]
 
     def _drop_cancelled_timers(self) -> None:
         timers = self._timers
         cancelled = self._timer_cancelled_count
-        if cancelled > _COMPACT_MIN_CANCELLED and cancelled * 2 > len(timers):
-            kept = []
-            for entry in timers:
-                if entry[2]._cancelled:
-                    entry[2]._scheduled = False  # type: ignore[attr-defined]
+        if cancelled > _COMPACT_MIN_CANCELLED and cancelled * 2 > self._timer_count:
+            for when, bucket in list(timers.items()):
+                kept = []
+                for timer in bucket:
+                    if timer._cancelled:
+                        timer._scheduled = False  # type: ignore[attr-defined]
+                    else:
+                        kept.append(timer)
+                if kept:
+                    timers[when] = kept
                 else:
-                    kept.append(entry)
-            heapq.heapify(kept)
-            self._timers = kept
+                    del timers[when]
+            self._deadlines = list(timers)
+            heapq.heapify(self._deadlines)
+            self._timer_count = sum(map(len, timers.values()))
             self._timer_cancelled_count = 0
             return
-        while timers and timers[0][2]._cancelled:
-            heapq.heappop(timers)[2]._scheduled = False  # type: ignore[attr-defined]
-            self._timer_cancelled_count -= 1
+        # Time must not jump to a deadline whose every timer was cancelled.
+        deadlines = self._deadlines
+        while deadlines and all(timer._cancelled for timer in timers[deadlines[0]]):
+            for timer in timers.pop(heapq.heappop(deadlines)):
+                timer._scheduled = False  # type: ignore[attr-defined]
+                self._timer_cancelled_count -= 1
+                self._timer_count -= 1
 
     # -- real work: what the loop can see --------------------------------------------
 
@@ -690,7 +710,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         if self._timer_cancelled_count:
             self._drop_cancelled_timers()
         ready = self._ready
-        timers = self._timers
+        deadlines = self._deadlines
         if ready or self._stopping:
             # Skip the syscall when only the self-pipe is registered: thread-safe calls
             # append to the ready queue themselves. Drain it now and then.
@@ -700,23 +720,25 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
             else:
                 self._io_polls_skipped += 1
         elif (
-            timers
+            deadlines
             and self._clock._autojump
             and len(self._registered) == 1
             and not (self._executor_jobs or self._idle_waiters or self._signal_handlers)
             and not (self._started_threads or self._clock._outside_work)
-            and self._now < timers[0][0] <= self._max_when
+            and self._now < deadlines[0] <= self._max_when
         ):
             # Pure timer code (the hot path): jump straight to the next deadline.
-            self._jump_to(timers[0][0])
-        elif not (timers and timers[0][0] <= self._now):
+            self._jump_to(deadlines[0])
+        elif not (deadlines and deadlines[0] <= self._now):
             self._when_idle()
 
         now = self._now
-        while timers and timers[0][0] <= now:
-            timer = heapq.heappop(timers)[2]
-            timer._scheduled = False  # type: ignore[attr-defined]
-            ready.append(timer)
+        while deadlines and deadlines[0] <= now:
+            due = self._timers.pop(heapq.heappop(deadlines))
+            self._timer_count -= len(due)
+            for timer in due:
+                timer._scheduled = False  # type: ignore[attr-defined]
+            ready.extend(due)
 
         for _ in range(len(ready)):
             handle = ready.popleft()
@@ -735,8 +757,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
                     waiter.set_result(None)
             return
 
-        timers = self._timers
-        next_when = timers[0][0] if timers else math.inf
+        deadlines = self._deadlines
+        next_when = deadlines[0] if deadlines else math.inf
         may_jump = next_when != math.inf and (
             self._clock._autojump or next_when <= self._jump_limit
         )
@@ -815,6 +837,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().close()  # raises, touching nothing, if the loop is running
         if self._watching:  # else __init__ failed half-way
             self._timers.clear()
+            self._deadlines.clear()
+            self._timer_count = 0
             self._clock._loop_closed(self)
 
 

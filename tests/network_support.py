@@ -251,12 +251,12 @@ def owned_timers_from_loop(
     idle timer of its check loop (``NetworkProcessor.check_loop_active``) is exactly one of
     these (or, once it fired, the callback it scheduled to start the next attempt).
 
-    Reads the loop's timer heap (``_timers`` of the virtual-time loop, ``_scheduled`` of any
-    other asyncio event loop) and its ready queue (``_ready``).
+    Reads the loop's timers (``_timers`` of the virtual-time loop: deadline -> its timers;
+    ``_scheduled`` of any other asyncio event loop) and its ready queue (``_ready``).
     """
     virtual = getattr(loop, "_timers", None)
     if virtual is not None:
-        handles: list[object] = [entry[2] for entry in virtual]
+        handles: list[object] = [timer for bucket in virtual.values() for timer in bucket]
     else:
         handles = list(getattr(loop, "_scheduled", ()))
     handles.extend(getattr(loop, "_ready", ()))

@@ -497,3 +497,60 @@ def test_no_task_is_leaked_and_nothing_is_destroyed_pending(
 
     FakeClock().run(main())
     assert "Task was destroyed" not in caplog.text
+
+
+def test_timers_sharing_a_deadline_fire_in_scheduling_order_and_skip_cancelled_ones() -> None:
+    fired: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def note(name: str) -> None:
+            fired.append((name, loop.time()))
+
+        loop.call_at(2.0, note, "a")
+        loop.call_later(1.0, note, "early")
+        cancelled = loop.call_at(2.0, note, "cancelled")
+        loop.call_later(2.0, note, "b")
+        loop.call_at(2.0, note, "c")
+        cancelled.cancel()
+        await asyncio.sleep(3.0)
+
+    FakeClock().run(main())
+    assert fired == [("early", 1.0), ("a", 2.0), ("b", 2.0), ("c", 2.0)]
+
+
+def test_time_never_jumps_to_a_deadline_whose_timers_were_all_cancelled() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        for _ in range(3):
+            loop.call_at(5.0, print).cancel()
+        woke = loop.create_future()
+        loop.call_at(7.0, woke.set_result, None)
+        await woke
+        return loop.time()
+
+    assert FakeClock().run(main()) == 7.0
+
+
+def test_many_cancelled_timers_are_compacted_and_the_rest_still_fire_in_order() -> None:
+    # More cancelled timers than live ones, past the compaction threshold.
+    fired: list[tuple[int, float]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        handles = [
+            loop.call_at(float(1 + index % 7), fired.append, (index, float(1 + index % 7)))
+            for index in range(300)
+        ]
+        for index, handle in enumerate(handles):
+            if index % 3:
+                handle.cancel()
+        await asyncio.sleep(0)  # one iteration: the loop compacts before anything is due
+        assert all(not handle._scheduled for handle in handles[1::3])  # type: ignore[attr-defined]
+        await asyncio.sleep(10.0)
+
+    FakeClock().run(main())
+    kept = [index for index in range(300) if index % 3 == 0]
+    expected = sorted(((index, float(1 + index % 7)) for index in kept), key=lambda x: x[1])
+    assert fired == expected
