@@ -10,8 +10,6 @@ the report says when each outage was detected and when the processor was connect
 from __future__ import annotations
 
 import asyncio
-import importlib
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +19,7 @@ from urllib.parse import urlsplit
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._proxy import OutageProxy
 from chronopype_testing._proxy_faults import Fault
+from chronopype_testing._sim_run import resolve_processor_spec
 from chronopype_testing._sim_scenario import Outage, ScenarioError, format_clock, format_seconds
 
 __all__ = ["ProxyTarget", "ViaProxyRun", "parse_target", "run_via_proxy", "via_proxy_report"]
@@ -69,18 +68,9 @@ def parse_fault(text: str) -> Fault:
 
 
 def load_processor_factory(spec: str) -> Callable[..., object]:
-    """``module:callable`` (a NetworkProcessor subclass or a function returning one)."""
-    module_name, colon, qualname = spec.partition(":")
-    if not colon or not module_name or not qualname:
-        raise ScenarioError(f"--processor {spec!r} must be module:Class, e.g. myapp.db:DbProcessor")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        target: object = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise ScenarioError(f"--processor {spec!r}: {exc}") from exc
+    """``module:callable`` (a NetworkProcessor subclass or a function returning one), called
+    with the proxy's address; imported by the simulator's one resolver."""
+    target = resolve_processor_spec(spec)
     if not callable(target):
         raise ScenarioError(f"--processor {spec!r}: {target!r} cannot be called")
     return target

@@ -113,7 +113,9 @@ class SimulationRun:
     leaked_tasks: list[str] = field(default_factory=list)
 
 
-def _resolve(spec: str) -> object:
+def resolve_processor_spec(spec: str) -> object:
+    """The object ``module:dotted.name`` names (the current directory importable); raises
+    ScenarioError naming the spec."""
     module_name, colon, qualname = spec.partition(":")
     if not colon or not module_name or not qualname:
         raise ScenarioError(
@@ -147,7 +149,7 @@ def load_processor_factory(spec: str) -> ProcessorFactory:
     with no arguments and return a NetworkProcessor (checked when the run builds it). The
     current directory is importable, as it is for ``python -m``. Raises ScenarioError.
     """
-    target = _resolve(spec)
+    target = resolve_processor_spec(spec)
     if isinstance(target, type):
         if not issubclass(target, NetworkProcessor):
             raise ScenarioError(
