@@ -135,6 +135,16 @@ def _start_thread_noted(thread: threading.Thread) -> None:
     _original_thread_start(thread)
 
 
+def _refuse_if_another_thread_runs_a_fake_clock() -> None:
+    me = threading.get_ident()
+    if any(ident != me for ident in _running_loops):
+        raise RuntimeError(
+            "another FakeClock loop is running in another thread: time.time() and "
+            "datetime.now() are process-wide, so only one FakeClock may run at a "
+            "time. Run fake-clock tests in one thread (pytest-xdist uses processes)."
+        )
+
+
 class VirtualTimeDeadlock(RuntimeError):
     """Every task is blocked, and nothing (no timer, real I/O or thread) can wake one."""
 
@@ -320,13 +330,7 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
     def run_forever(self) -> None:
         me = threading.get_ident()
         with _running_lock:
-            others = [loop for ident, loop in _running_loops.items() if ident != me]
-            if others:
-                raise RuntimeError(
-                    "another FakeClock loop is running in another thread: time.time() and "
-                    "datetime.now() are process-wide, so only one FakeClock may run at a "
-                    "time. Run fake-clock tests in one thread (pytest-xdist uses processes)."
-                )
+            _refuse_if_another_thread_runs_a_fake_clock()
             _running_loops[me] = self
         if threading.Thread.start is not _start_thread_noted:
             threading.Thread.start = _start_thread_noted  # type: ignore[method-assign,assignment]
@@ -978,6 +982,10 @@ class FakeClock:
 
     def run(self, main: Coroutine[Any, Any, _T], *, debug: bool | None = None) -> _T:
         """Run ``main`` to completion on a new virtual-time loop, like ``asyncio.run``."""
+        # Refuse before the runner wraps ``main`` in a task: refused inside run_forever, that
+        # task could never be cancelled and would be destroyed pending.
+        with _running_lock:
+            _refuse_if_another_thread_runs_a_fake_clock()
         with asyncio.Runner(debug=debug, loop_factory=self.new_event_loop) as runner:
             return runner.run(main)
 

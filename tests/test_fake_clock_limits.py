@@ -4,6 +4,7 @@ and the private asyncio names it relies on (issue 12, points 5 to 8)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
 import time
@@ -161,7 +162,9 @@ def test_run_until_idle_runs_callbacks_due_now(autojump: bool) -> None:
     assert clock.run(main()) == ["later-0", "at-now"]
 
 
-def test_a_second_fake_clock_running_in_another_thread_is_refused() -> None:
+def test_a_second_fake_clock_running_in_another_thread_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     first_running = threading.Event()
     release = threading.Event()
     errors: list[BaseException] = []
@@ -189,6 +192,8 @@ def test_a_second_fake_clock_running_in_another_thread_is_refused() -> None:
         thread.join(10)
     assert errors == []
     assert FakeClock().run(asyncio.sleep(1)) is None  # free again once the first ended
+    gc.collect()  # the refused run left no task behind to be destroyed pending
+    assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
 
 
 def test_teardown_with_a_timer_beyond_24_8_days_and_a_job_left_running() -> None:
