@@ -10,14 +10,16 @@ STAMP := $(VENV)/.installed-$(PYVER)
 # The demo installs only the simulator's own extra, read from pyproject.toml (one list).
 DEMO_STAMP := $(VENV)/.demo-installed-$(PYVER)
 SIM_DEPS = $(shell $(PYEXE) -c 'import shlex, tomllib; print(shlex.join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["sim"]))')
-# pytest-xdist workers for `make test`: the PostgreSQL chaos test (about 40 s) runs first on
-# one worker while the other works through the rest.
-WORKERS ?= 2
-# `make quick`: everything on FakeClock; no real servers, no pytest-in-pytest, no subprocesses,
-# and the state machine at 25 examples instead of 200. One process: under xdist's order
-# tests/test_network_faults.py::test_stop_without_a_running_loop's gc.collect() finds a
-# pending gather(sleep()) task leaked by an earlier test (not found yet).
+# pytest-xdist workers for `make test`: the PostgreSQL chaos test (about 40 s of mostly waiting
+# for the server) runs first on one worker, and two more share the rest of the suite; worksteal
+# lets them take the tests queued behind it (see tests/conftest.py).
+WORKERS ?= 3
+# `make quick`, for the edit-test loop: everything on FakeClock; no real servers, no
+# pytest-in-pytest, no subprocesses. The same properties with a shallower search: the state
+# machine at 25 examples instead of 200, the fuzzer at 60 seeds instead of 300, the other
+# property tests at a tenth of their examples (tests/search_budget.py).
 QUICK_MARKERS := not postgres and not pytester and not subprocess and not slow
+QUICK_BUDGET := CHRONOPYPE_MACHINE_EXAMPLES=25 CHRONOPYPE_FUZZ_SEEDS=60 CHRONOPYPE_EXAMPLES_SCALE=0.1
 
 # Bytecode caching on, under the venv (not in the source tree), even where the environment sets
 # PYTHONDONTWRITEBYTECODE: without it every pytest process, and every pytest a test starts,
@@ -54,10 +56,10 @@ typecheck: venv
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict chronopype chronopype_testing
-	$(CACHED_BYTECODE) $(VENV)/bin/pytest -n $(WORKERS)
+	$(CACHED_BYTECODE) $(VENV)/bin/pytest -n $(WORKERS) --dist worksteal
 
 quick: venv
-	CHRONOPYPE_MACHINE_EXAMPLES=25 $(CACHED_BYTECODE) $(VENV)/bin/pytest -q -p no:cacheprovider -m '$(QUICK_MARKERS)'
+	$(QUICK_BUDGET) $(CACHED_BYTECODE) $(VENV)/bin/pytest -q -p no:cacheprovider -n $(WORKERS) --dist worksteal -m '$(QUICK_MARKERS)'
 
 test-deep: venv
 	CHRONOPYPE_MACHINE_EXAMPLES=2000 CHRONOPYPE_FUZZ_SEEDS=5000 $(VENV)/bin/pytest tests -k "machine or fuzz"

@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from search_budget import examples
 
 from chronopype.clocks import BacktestClock, ClockConfig, ClockMode
 from chronopype.clocks._grid import MIN_TICK_ULPS, check_resolution, grid_index
@@ -35,14 +36,14 @@ epoch_starts = st.one_of(
 indices = st.integers(min_value=0, max_value=100_000)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(start=epoch_starts, tick=st.one_of(ticks, decimal_ticks), k=indices)
 def test_grid_points_are_on_the_grid_with_their_index(start: float, tick: float, k: int) -> None:
     point = start + k * tick
     assert grid_index(start, tick, point) == (k, True)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(start=epoch_starts, tick=decimal_ticks, k=indices)
 def test_targets_written_by_users_are_on_the_grid(start: float, tick: float, k: int) -> None:
     # The exactly rounded value of start + k * tick (what `start + 0.3` means), and the same
@@ -53,7 +54,7 @@ def test_targets_written_by_users_are_on_the_grid(start: float, tick: float, k: 
     assert grid_index(start, tick, one_step) == (k, True)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     start=epoch_starts,
     tick=st.one_of(ticks, decimal_ticks),
@@ -100,7 +101,7 @@ def ticked(
     return asyncio.run(main())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(start=epoch_starts, tick=st.one_of(ticks, decimal_ticks), n=st.integers(1, 40),
        data=st.data())
 def test_a_backtest_ticks_exactly_the_grid_and_lands_on_grid_targets(
@@ -114,7 +115,7 @@ def test_a_backtest_ticks_exactly_the_grid_and_lands_on_grid_targets(
     assert landed == (target if j else start)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(start=epoch_starts, tick=decimal_ticks)
 def test_a_one_tick_range_is_accepted(start: float, tick: float) -> None:
     end = float(Decimal(start) + Decimal(str(tick)))
@@ -132,7 +133,7 @@ def test_the_issue_example_at_epoch_scale() -> None:
     ClockConfig(ClockMode.BACKTEST, start_time=start, end_time=start + 0.1, tick_size=0.1)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(start=st.floats(min_value=1.0, max_value=1e10))
 def test_a_tick_below_the_float_resolution_is_refused(start: float) -> None:
     spacing = math.ulp(start + 1.0)

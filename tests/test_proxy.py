@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from search_budget import examples
 
 from chronopype_testing import FakeClock, Fault, OutageProxy
 from chronopype_testing.strategies import fault_scripts
@@ -615,7 +616,7 @@ EXCHANGE_OUTCOMES = {
 }
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(script=fault_scripts(600.0, max_outages=4), probes=st.integers(5, 15))
 def test_random_scripts_every_exchange_meets_the_fault_of_its_moment(
     script: list[tuple[float, float, Fault]], probes: int

@@ -9,6 +9,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from search_budget import examples
 
 from chronopype import NetworkStatus
 from chronopype.processors import AttemptOutcome
@@ -22,7 +23,7 @@ from chronopype_testing.strategies import (
     outage_timelines,
 )
 
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=examples(60), deadline=None)
 
 
 @FAST
@@ -80,7 +81,7 @@ def finished(processor: FakeNetworkProcessor) -> list[CheckFinished]:
     return processor.recorder.of_type(CheckFinished)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(script=network_scripts(max_steps=6), then=st.sampled_from(list(NetworkStatus)[1:4]))
 @on_fake_clock
 async def test_each_scripted_step_is_one_check(script: list[Step], then: NetworkStatus) -> None:
@@ -110,7 +111,7 @@ async def test_each_scripted_step_is_one_check(script: list[Step], then: Network
     assert processor.pairing_violations == []
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(windows=outage_timelines(horizon=6 * 3600.0, max_outages=6))
 @on_fake_clock
 async def test_outage_checks_follow_the_windows(
@@ -162,7 +163,7 @@ def test_on_fake_clock_hides_the_clock_parameter_and_rejects_misuse() -> None:
 def test_check_steps_cover_every_kind() -> None:
     kinds: set[str] = set()
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=examples(300), deadline=None, database=None)
     @given(check_steps())
     def collect(step: Step) -> None:
         kinds.add(step.kind)
