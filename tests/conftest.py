@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 from collections.abc import Iterator
 
@@ -84,3 +86,49 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("=", "chronopype real-server numbers")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+class _DestroyedPendingTasks(logging.Handler):
+    """What asyncio logs when a pending task is garbage-collected: a leaked task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Task was destroyed but it is pending" in message:
+            self.messages.append(message)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_task_destroyed_pending() -> Iterator[_DestroyedPendingTasks]:
+    """Fail the session's last test if any pending task was destroyed during the session.
+
+    A leaked task is found only when the garbage collector gets to it, often during a later,
+    innocent test, so the per-test guard below names where it was seen, not who leaked it.
+    """
+    handler = _DestroyedPendingTasks()
+    asyncio_logger = logging.getLogger("asyncio")
+    asyncio_logger.addHandler(handler)
+    try:
+        yield handler
+        gc.collect()
+        if handler.messages:
+            pytest.fail("a pending task was destroyed: " + handler.messages[0])
+    finally:
+        asyncio_logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _no_task_destroyed_pending_here(
+    _no_task_destroyed_pending: _DestroyedPendingTasks,
+) -> Iterator[None]:
+    seen = len(_no_task_destroyed_pending.messages)
+    yield
+    new = _no_task_destroyed_pending.messages[seen:]
+    if new:
+        pytest.fail(
+            "a pending task was destroyed during this test (a leak from this test or an "
+            "earlier one; the collector decides when it is found): " + new[0]
+        )
