@@ -1,4 +1,4 @@
-"""Fixtures for tests that need a real PostgreSQL server (the plugin provides everything else)."""
+"""The suite's own fixtures and hooks: PostgreSQL servers, summary lines, scheduling, leaks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 from pg_server import PostgresServer, PostgresUnavailable
+
+import chronopype_testing
+
+# In-process pytester runs (``runpytest_inprocess``) drop every module first imported during the
+# inner run. chronopype_testing imports its parts on first use and keeps what it exported, so a
+# part first imported inside one inner run would come back as a second copy in the next, and
+# isinstance would fail across the copies. Import every part before any inner run.
+for _exported in chronopype_testing.__all__:
+    getattr(chronopype_testing, _exported)
 
 REQUIRE_POSTGRES = "CHRONOPYPE_REQUIRE_POSTGRES"
 
