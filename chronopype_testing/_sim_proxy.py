@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from chronopype.processors.network import NetworkProcessor, NetworkStatus
 from chronopype_testing._proxy import OutageProxy
 from chronopype_testing._proxy_faults import Fault
-from chronopype_testing._sim_run import resolve_processor_spec
+from chronopype_testing._sim_run import resolve_processor_spec, simulation_clock
 from chronopype_testing._sim_scenario import Outage, ScenarioError, format_clock, format_seconds
 
 __all__ = ["ProxyTarget", "ViaProxyRun", "parse_target", "run_via_proxy", "via_proxy_report"]
@@ -131,12 +131,10 @@ def run_via_proxy(
     seed: int,
 ) -> ViaProxyRun:
     """Run the processor against ``target`` through a proxy for ``horizon`` virtual seconds."""
-    from chronopype_testing._loop import FakeClock
-
     factory = load_processor_factory(processor_spec)
     run = ViaProxyRun(outages, fault)
     began = time.perf_counter()
-    FakeClock().run(_simulate(factory, target, run, horizon, settings, seed))
+    simulation_clock(horizon).run(_simulate(factory, target, run, horizon, settings, seed))
     run.real_seconds = time.perf_counter() - began
     return run
 

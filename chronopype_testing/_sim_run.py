@@ -48,6 +48,7 @@ __all__ = [
     "load_fake_clock",
     "load_processor_factory",
     "simulate",
+    "simulation_clock",
 ]
 
 DEFAULT_PROCESSOR_NAME = "default (checks return CONNECTED outside outages, instantly)"
@@ -370,6 +371,20 @@ def load_fake_clock() -> type[FakeClock]:
     return clock_class
 
 
+# Virtual time a run may take after its horizon: the processor's stop and cleanup, which
+# await_cleanup bounds by its own timeout.
+_CLEANUP_ALLOWANCE = 86_400.0
+
+
+def simulation_clock(horizon: float) -> FakeClock:
+    """A FakeClock for a run of ``horizon`` virtual seconds.
+
+    FakeClock's default ``max_elapsed`` (30 days) is a guard for tests that wait for ever; a
+    simulation's own horizon is the bound here, and a run may be longer than 30 days.
+    """
+    return load_fake_clock()(max_elapsed=horizon + _CLEANUP_ALLOWANCE)
+
+
 def simulate(
     factory: ProcessorFactory,
     outages: list[Outage],
@@ -386,7 +401,7 @@ def simulate(
     Raises ScenarioError when the processor cannot be built or configured, or the run would
     exceed ``MAX_CHECKS``.
     """
-    clock = load_fake_clock()()
+    clock = simulation_clock(horizon)
     return clock.run(
         _run(factory, outages, horizon, settings, seed, clock.time(), observer, progress)
     )

@@ -1157,3 +1157,19 @@ def test_without_tqdm_a_terminal_gets_no_progress_and_the_run_still_works(
     assert main(["--hours", "1", "--outage", "10m:12m", "--json"]) == 0
     assert terminal.getvalue().startswith("chronopype-sim: simulated 1 h of virtual time in ")
     assert terminal.getvalue().count("\n") == 1
+
+
+def test_a_run_longer_than_fake_clocks_30_day_guard_completes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--hours allows a year; FakeClock's default max_elapsed is 30 days (a guard for tests)."""
+    result = run_json(
+        capsys, "--hours", "800", "--interval", "600", "--outage", "760h:760h10m"
+    )
+
+    [outage] = result["outages"]
+    assert outage["start"] == 760 * 3600.0
+    assert outage["detection_delay"] == 0.0  # a check is due exactly at 760 h (600 s grid)
+    assert outage["reconnected_at"] == outage["end"] + outage["recovery_delay"]
+    assert 0 < outage["recovery_delay"] <= 300 * 1.1
+    assert result["transitions"][-1] == {"at": 800 * 3600.0, "from": "CONNECTED", "to": "STOPPED"}
