@@ -135,3 +135,95 @@ async def test_an_async_tick_returning_another_awaitable_is_awaited(fake_clock: 
     async with clock:
         await clock.run()
     assert legacy.stamps == [1.0, 2.0, 3.0]
+
+
+# -- hostile ticks: the guarantees NetworkProcessor's checks and hooks have (processors/_aio.py)
+
+
+class Counts(TickProcessor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[float] = []
+
+    def tick(self, timestamp: float) -> None:
+        self.stamps.append(timestamp)
+
+
+class RaisesCancelled(TickProcessor):
+    """Raises CancelledError nobody asked for: before, after a suspension, or from tick()."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
+        if where == "sync":
+            self.tick = self._raise  # type: ignore[method-assign]
+
+    def _raise(self, timestamp: float) -> None:
+        raise asyncio.CancelledError("raised by the processor")
+
+    async def async_tick(self, timestamp: float) -> None:
+        if self.where == "suspended":
+            await asyncio.sleep(0.25)
+        raise asyncio.CancelledError("raised by the processor")
+
+
+@pytest.mark.parametrize("where", ["before-suspending", "suspended", "sync"])
+async def test_a_cancelled_error_nobody_requested_is_that_ticks_failure(
+    fake_clock: FakeClock, where: str
+) -> None:
+    errors: list[BaseException] = []
+    clock = BacktestClock(
+        ClockConfig(ClockMode.BACKTEST, end_time=3.0, max_retries=0),
+        lambda p, e: errors.append(e),
+    )
+    hostile, bystander = RaisesCancelled(where), Counts()
+    clock.add_processor(hostile)
+    clock.add_processor(bystander)
+    async with clock:
+        await clock.run()  # before: CancelledError escaped here and ended the run at tick 1
+    assert bystander.stamps == [1.0, 2.0, 3.0]
+    assert [type(e) for e in errors] == [asyncio.CancelledError] * 3
+    assert (hostile.state.successful_count, hostile.state.error_count) == (0, 3)
+    assert asyncio.get_running_loop().time() == pytest.approx(
+        0.75 if where == "suspended" else 0.0, abs=1e-9
+    )
+
+
+async def test_a_tick_that_swallows_its_timeout_is_abandoned_one_more_timeout_later(
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    cancellations: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    class SwallowsOnce(TickProcessor):
+        async def async_tick(self, timestamp: float) -> None:
+            try:
+                await asyncio.sleep(100.0)
+            except asyncio.CancelledError:
+                cancellations.append(loop.time())  # the timeout's: swallowed
+            try:
+                await asyncio.sleep(100.0)
+            except asyncio.CancelledError:
+                cancellations.append(loop.time())  # delivered in its own task: it gives up
+                raise
+
+    errors: list[tuple[BaseException, float]] = []
+    clock = BacktestClock(
+        ClockConfig(ClockMode.BACKTEST, end_time=1.0, processor_timeout=2.0, max_retries=0),
+        lambda p, e: errors.append((e, loop.time())),
+    )
+    clock.add_processor(SwallowsOnce())
+    async with clock:
+        await clock.run()
+        # Timed out at 2 s, swallowed it; abandoned one more timeout later, at 4 s.
+        [(error, at)] = errors
+        assert isinstance(error, ProcessorTimeoutError) and at == pytest.approx(4.0, abs=1e-9)
+        [abandoned] = [t for t in asyncio.all_tasks() if t.get_name().endswith(":abandoned")]
+        assert abandoned.get_name() == "chronopype:BacktestClock:abandoned"
+    # It got the cancellation it was abandoned with, in a task of its own, and ended.
+    assert abandoned.done()
+    assert cancellations == pytest.approx([2.0, 4.0], abs=1e-9)
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert not [r for r in caplog.records if "still running" in r.getMessage()]
+    [warning] = [r for r in caplog.records if "ignored its cancellation" in r.getMessage()]
+    assert "async_tick(1.0)" in warning.getMessage()

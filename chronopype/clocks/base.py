@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import types
 import weakref
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypedDict
@@ -30,7 +29,7 @@ from chronopype.clocks.events import (
     EventHub,
     EventT,
 )
-from chronopype.processors import ProcessorState, TickProcessor
+from chronopype.processors import ProcessorState, TickProcessor, _aio
 
 __all__ = ["BaseClock", "ErrorCallback", "ProcessorStats", "grid_index", "grid_time"]
 
@@ -146,6 +145,7 @@ class BaseClock(ClockPublisher, ABC):
     # Slots for speed; instances still take new attributes (as 0.8.3's did): the publisher
     # base class has no __slots__, so they have a __dict__ (and __weakref__) too.
     __slots__ = (
+        "_abandoned_ticks",
         "_closed",
         "_config",
         "_current_timestamp",
@@ -207,6 +207,7 @@ class BaseClock(ClockPublisher, ABC):
         self._stop_requested = False
         self._wakeup: asyncio.Future[None] | None = None
         self._to_clean_up: list[TickProcessor] = []
+        self._abandoned_ticks: set[asyncio.Task[None]] = set()
         self._measure: Callable[[], float] = _unset_measure
 
     # -- reading ---------------------------------------------------------------------------
@@ -503,6 +504,7 @@ class BaseClock(ClockPublisher, ABC):
         try:
             await self._stop_run(deadline)
             await self._stop_processors(deadline)
+            await self._stop_abandoned_ticks(deadline)
         finally:
             stop_event = ClockStopEvent(
                 timestamp=self._current_timestamp,
@@ -529,6 +531,25 @@ class BaseClock(ClockPublisher, ABC):
         if not run_done.done():
             logger.warning("run did not stop within the shutdown timeout; cancelling its task")
             run_task.cancel()
+
+    async def _stop_abandoned_ticks(self, deadline: float | None) -> None:
+        """Cancel abandoned ticks once more; wait up to one processor_timeout for them."""
+        if not self._abandoned_ticks:
+            return
+        abandoned = list(self._abandoned_ticks)
+        for task in abandoned:
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        timeout = self._config.processor_timeout
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - loop.time()))
+        _, still_running = await asyncio.wait(abandoned, timeout=timeout)
+        if still_running:
+            logger.warning(
+                "%d abandoned tick(s) still running after the clock closed: they swallow "
+                "every cancellation",
+                len(still_running),
+            )
 
     async def _stop_processors(self, deadline: float | None) -> None:
         # As in _start_registered: snapshots, never the live registry, while stop() runs; a
@@ -707,35 +728,48 @@ class BaseClock(ClockPublisher, ABC):
         if sync_tick is not None:
             try:
                 sync_tick(timestamp)
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:  # nobody cancels a sync call
                 return exc
         else:
             # Run async_tick to its first suspension first: one that finishes without
             # suspending (most do) cannot be timed out by the loop and needs no timer.
-            try:
-                call = entry.processor.async_tick(timestamp)
-                coro = call if type(call) is _CoroutineType else _awaiting(call)
-                pending = coro.send(None)
-            except StopIteration:
-                entry.record_execution(measure() - started)
-                return None
-            except Exception as exc:
-                return exc
-            limit = self._config.processor_timeout
-            scope = asyncio.timeout(limit)
-            try:
-                async with scope:
-                    await _resume(coro, pending)
-            except TimeoutError as exc:
-                if not scope.expired():
-                    return exc  # the processor's own TimeoutError, not ours
-                timeout_error = ProcessorTimeoutError(entry.processor, limit, timestamp)
-                timeout_error.__cause__ = exc
-                return timeout_error
-            except Exception as exc:
-                return exc
+            coro, pending, failure = _aio.begin_call(entry.processor.async_tick, timestamp)
+            if failure is not None:
+                return failure
+            if coro is not None:
+                # A CancelledError the tick raises while nobody cancelled the run is the
+                # tick's failure; one that swallows the timeout's cancellation is abandoned
+                # one more processor_timeout later (see _abandon_tick).
+                limit = self._config.processor_timeout
+                _, failure, expired = await _aio.await_bounded(
+                    coro,
+                    pending,
+                    asyncio.get_running_loop().time() + limit,
+                    limit,
+                    self._abandon_tick,
+                    f"{entry.processor!r}.async_tick({timestamp!r})",
+                )
+                if expired:
+                    timeout_error = ProcessorTimeoutError(entry.processor, limit, timestamp)
+                    timeout_error.__cause__ = failure
+                    return timeout_error
+                if failure is not None:
+                    return failure
         entry.record_execution(measure() - started)
         return None
+
+    def _abandon_tick(self, coro: Coroutine[Any, Any, Any], exc: BaseException, what: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            _aio.finish_abandoned(coro, exc), name=f"chronopype:{type(self).__name__}:abandoned"
+        )
+        self._abandoned_ticks.add(task)
+        task.add_done_callback(self._abandoned_ticks.discard)
+        logger.warning(
+            "%s ignored its cancellation for a whole extra processor_timeout; abandoned, left "
+            "running in task %r (cancelled again when the clock closes)",
+            what,
+            task.get_name(),
+        )
 
     async def _retry(
         self, entry: _Entry, timestamp: float, error: BaseException
@@ -782,35 +816,6 @@ class BaseClock(ClockPublisher, ABC):
             except Exception:
                 logger.exception("error_callback raised for %r", processor)
         return error if self._config.fail_fast else None
-
-
-_CoroutineType = types.CoroutineType
-
-
-async def _awaiting(awaitable: Any) -> Any:
-    return await awaitable
-
-
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, Any], pending: object) -> Generator[Any, Any, Any]:
-    """Await ``coro``, which already ran to its first suspension where it yielded ``pending``,
-    exactly as ``await coro`` would have: what the task sends or throws goes to ``coro``."""
-    while True:
-        try:
-            sent = yield pending
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:  # a cancellation (the timeout's, or the caller's)
-            try:
-                pending = coro.throw(exc)
-            except StopIteration as finished:
-                return finished.value
-            continue
-        try:
-            pending = coro.send(sent)
-        except StopIteration as finished:
-            return finished.value
 
 
 def _unset_measure() -> float:

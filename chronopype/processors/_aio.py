@@ -1,6 +1,7 @@
-"""The asyncio plumbing NetworkProcessor needs for speed and for hostile callbacks.
+"""The asyncio plumbing NetworkProcessor and the clocks need for speed and hostile callbacks.
 
-Written once, here, so that ``network.py`` reads as the state machine it is:
+Written once, here, so that ``network.py`` reads as the state machine it is, and a clock's
+``async_tick`` calls get the same guarantees as a processor's checks and hooks:
 
 - ``begin_call`` + ``await_bounded``: call a check or hook and await it until a deadline,
   running it first to its first suspension (most checks never suspend, and those need no
@@ -135,8 +136,10 @@ async def _awaiting(awaitable: Any) -> Any:
     return await awaitable
 
 
-def begin_call(call: Callable[[], Any]) -> tuple[Coroutine[Any, Any, Any] | None, Any, Any]:
-    """Call ``call()`` and run what it returns up to its first suspension.
+def begin_call(
+    call: Callable[..., Any], *args: Any
+) -> tuple[Coroutine[Any, Any, Any] | None, Any, BaseException | None]:
+    """Call ``call(*args)`` and run what it returns up to its first suspension.
 
     ``(coroutine, what it yielded, None)`` if it suspended, for ``await_bounded``; else
     ``(None, its result, None)`` or ``(None, None, what it raised)``. A callee that finishes
@@ -145,7 +148,7 @@ def begin_call(call: Callable[[], Any]) -> tuple[Coroutine[Any, Any, Any] | None
     raised here, synchronously, was never requested: it is a failure like any other.
     """
     try:
-        awaitable = call()
+        awaitable = call(*args)
         coro = awaitable if type(awaitable) is _CoroutineType else _awaiting(awaitable)
         return coro, coro.send(None), None
     except StopIteration as finished:
