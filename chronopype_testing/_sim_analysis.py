@@ -180,6 +180,14 @@ class RunAnalysis:
                         kind,
                         active._failures_then,
                     )
+                elif (
+                    active.detected_at is None
+                    and outcome.started >= active.outage.end
+                    and active.status_at_start is NetworkStatus.CONNECTED
+                ):
+                    # Connected before, during and after: the first good check after the end
+                    # shows it was missed, and its story ends there.
+                    self._close(active)
             else:
                 active._last_failure = outcome
                 active._failures_then = self._failures_in_a_row + 1

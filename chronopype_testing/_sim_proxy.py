@@ -3,8 +3,9 @@
 Instead of pretending that checks fail inside an outage, the simulator starts an OutageProxy
 in front of the real service, turns each outage into a fault window (``--fault``, default
 ``refuse``), and runs the user's processor, pointed at the proxy, on a FakeClock: the
-processor's own client meets real refused connections, resets, black holes or latency, and
-the report says when each outage was detected and when the processor was connected again.
+processor's own client meets real refused connections, resets, black holes or latency. The
+report is the simulator's own, from the same analysis of the processor's events; only the
+failures are real, and each check keeps its real outcome (timed out, raised...).
 """
 
 from __future__ import annotations
@@ -13,21 +14,18 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from chronopype.processors.network import NetworkProcessor, NetworkStatus
+from chronopype.processors.network import NetworkProcessor
 from chronopype_testing._proxy import OutageProxy
 from chronopype_testing._proxy_faults import Fault
-from chronopype_testing._sim_run import resolve_processor_spec, simulation_clock
-from chronopype_testing._sim_scenario import Outage, ScenarioError, format_clock, format_seconds
+from chronopype_testing._sim_analysis import RunAnalysis
+from chronopype_testing._sim_report import ReportHeader, text_report
+from chronopype_testing._sim_run import observe_run, resolve_processor_spec, simulation_clock
+from chronopype_testing._sim_scenario import Outage, ScenarioError
 
 __all__ = ["ProxyTarget", "ViaProxyRun", "parse_target", "run_via_proxy", "via_proxy_report"]
-
-
-_DOWN = (NetworkStatus.DISCONNECTING, NetworkStatus.NOT_CONNECTED, NetworkStatus.ERROR)
-# A check that began inside an outage ends at most a check timeout (or a hook) later.
-_NOTICE_SLACK = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +78,6 @@ def load_processor_factory(spec: str) -> Callable[..., object]:
 class ViaProxyRun:
     outages: list[Outage]
     fault: Fault
-    changes: list[tuple[float, NetworkStatus]] = field(default_factory=list)
-    checks: int = 0
     connections: int = 0
     real_seconds: float = 0.0
 
@@ -90,6 +86,7 @@ async def _simulate(
     factory: Callable[..., object],
     target: ProxyTarget,
     run: ViaProxyRun,
+    analysis: RunAnalysis,
     horizon: float,
     settings: dict[str, float | None],
     seed: int,
@@ -111,14 +108,21 @@ async def _simulate(
             if value is not None:
                 setattr(processor, name, value)
         processor.rng.seed(seed)
-        loop = asyncio.get_running_loop()
-        processor.add_status_listener(lambda old, new: run.changes.append((loop.time(), new)))
+        analysis.settings_known(
+            processor.check_network_interval,
+            processor.check_network_timeout,
+            processor.network_error_wait_time,
+        )
+        # The same analysis and report as a simulated run; only the failures are real.
+        detach = observe_run(processor, run.outages, analysis, outage_reason=False)
         processor.start(0.0)
-        await asyncio.sleep(horizon)
-        processor.stop()
-        await processor.await_cleanup()
+        try:
+            await asyncio.sleep(horizon)
+        finally:
+            processor.stop()
+            await processor.await_cleanup()
+            detach()
         run.connections = len(proxy.connections)
-        run.checks = sum(1 for _, status in run.changes if status is NetworkStatus.CONNECTING)
 
 
 def run_via_proxy(
@@ -129,54 +133,33 @@ def run_via_proxy(
     horizon: float,
     settings: dict[str, float | None],
     seed: int,
-) -> ViaProxyRun:
+) -> tuple[ViaProxyRun, RunAnalysis]:
     """Run the processor against ``target`` through a proxy for ``horizon`` virtual seconds."""
     factory = load_processor_factory(processor_spec)
     run = ViaProxyRun(outages, fault)
+    analysis = RunAnalysis(horizon, outages)
     began = time.perf_counter()
-    simulation_clock(horizon).run(_simulate(factory, target, run, horizon, settings, seed))
+    simulation_clock(horizon).run(
+        _simulate(factory, target, run, analysis, horizon, settings, seed)
+    )
     run.real_seconds = time.perf_counter() - began
-    return run
+    return run, analysis.finish()
 
 
-def via_proxy_report(run: ViaProxyRun, target: ProxyTarget, processor_spec: str) -> str:
+def via_proxy_report(
+    run: ViaProxyRun,
+    analysis: RunAnalysis,
+    target: ProxyTarget,
+    header: ReportHeader,
+    *,
+    ascii_only: bool = False,
+) -> str:
     where = target.url or f"{target.host}:{target.port}"
-    lines = [
-        f"chronopype-sim via an OutageProxy to {where}: processor {processor_spec}, "
-        f"fault {run.fault} in each outage",
-        f"{run.checks} checks while not connected, {run.connections} proxied connections",
-        "",
-        "outage                 detected after   connected again after the end",
-    ]
-    for outage in run.outages:
-        # Noticed: the first check that failed, from the outage's start to shortly after
-        # its end (a check that began inside may end after it).
-        detected = next(
-            (
-                t
-                for t, s in run.changes
-                if outage.start <= t <= outage.end + _NOTICE_SLACK and s in _DOWN
-            ),
-            None,
-        )
-        back = next(
-            (t for t, s in run.changes if t >= outage.end and s is NetworkStatus.CONNECTED), None
-        )
-        noticed = format_seconds(detected - outage.start) if detected is not None else "missed"
-        if detected is None:
-            again = "-"  # never disconnected, so nothing to recover from
-        elif back is None:
-            again = "not in this run"
-        else:
-            again = format_seconds(back - outage.end)
-        lines.append(f"{outage.describe():<22} {noticed:>14}   {again}")
-    lines += ["", "status changes (virtual time):"]
-    previous = None
-    for t, status in run.changes:
-        if status is not previous and status is not NetworkStatus.CONNECTING:
-            lines.append(f"  {format_clock(t):>14}  {status.name}")
-            previous = status
-    return "\n".join(lines) + "\n"
+    first = (
+        f"chronopype-sim via an OutageProxy to {where}: fault {run.fault} in each outage, "
+        f"{run.connections} proxied connections\n"
+    )
+    return first + text_report(analysis, header, ascii_only=ascii_only)
 
 
 def via_proxy_main(
@@ -186,7 +169,9 @@ def via_proxy_main(
     outages: list[Outage],
     horizon: float,
     settings: dict[str, float | None],
-    seed: int,
+    header: ReportHeader,
+    *,
+    ascii_only: bool,
 ) -> int:
     """The ``--via-proxy`` branch of ``chronopype-sim``; returns the exit status."""
     try:
@@ -194,11 +179,13 @@ def via_proxy_main(
             raise ScenarioError("--via-proxy needs --processor: the client to run against it")
         target = parse_target(target_text)
         fault = parse_fault(fault_text)
-        run = run_via_proxy(processor_spec, target, outages, fault, horizon, settings, seed)
+        run, analysis = run_via_proxy(
+            processor_spec, target, outages, fault, horizon, settings, header.seed
+        )
     except ScenarioError as exc:
         print(f"chronopype-sim: error: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(via_proxy_report(run, target, processor_spec))
+    sys.stdout.write(via_proxy_report(run, analysis, target, header, ascii_only=ascii_only))
     print(
         f"chronopype-sim: simulated {horizon / 3600:g} h of virtual time against a real "
         f"service in {run.real_seconds:.2f} s of real time",

@@ -47,6 +47,7 @@ __all__ = [
     "backoff_base",
     "load_fake_clock",
     "load_processor_factory",
+    "observe_run",
     "simulate",
     "simulation_clock",
 ]
@@ -233,6 +234,16 @@ _WHY = {
 }
 
 
+def _outage_test(outages: list[Outage]) -> Callable[[float], bool]:
+    starts = [outage.start for outage in outages]
+
+    def in_outage(at: float) -> bool:
+        index = bisect.bisect_right(starts, at) - 1
+        return index >= 0 and at < outages[index].end
+
+    return in_outage
+
+
 def _instrument(
     processor: NetworkProcessor, outages: list[Outage], observer: RunObserver
 ) -> Callable[[], None]:
@@ -244,12 +255,8 @@ def _instrument(
     observer.
     """
     base = type(processor)
-    starts = [outage.start for outage in outages]
+    in_outage = _outage_test(outages)
     loop = asyncio.get_running_loop()
-
-    def in_outage(at: float) -> bool:
-        index = bisect.bisect_right(starts, at) - 1
-        return index >= 0 and at < outages[index].end
 
     async def check_network(self: NetworkProcessor) -> NetworkStatus:
         if in_outage(loop.time()):
@@ -273,7 +280,23 @@ def _instrument(
         raise ScenarioError(
             f"cannot wrap the check of {base.__name__} for the scenario ({exc})"
         ) from exc
+    return observe_run(processor, outages, observer, outage_reason=True)
 
+
+def observe_run(
+    processor: NetworkProcessor,
+    outages: list[Outage],
+    observer: RunObserver,
+    *,
+    outage_reason: bool,
+) -> Callable[[], None]:
+    """Report ``processor``'s checks and status changes to ``observer``, from its events.
+
+    With ``outage_reason``, a NOT_CONNECTED check that began inside an outage reads "outage"
+    (the simulated scenario made it fail); without (``--via-proxy``: a real client met a real
+    fault), every check keeps the processor's own outcome. Returns the detaching function.
+    """
+    in_outage = _outage_test(outages)
     checking: list[float] = []  # the start of the check under way, if any
 
     def record(event: ProcessorEvent) -> None:
@@ -281,7 +304,11 @@ def _instrument(
             checking[:] = [event.at]
         elif isinstance(event, CheckFinished):
             began = checking.pop() if checking else event.at - event.duration
-            outage = event.outcome is AttemptOutcome.NOT_CONNECTED and in_outage(began)
+            outage = (
+                outage_reason
+                and event.outcome is AttemptOutcome.NOT_CONNECTED
+                and in_outage(began)
+            )
             why = "outage" if outage else _WHY[event.outcome]
             connected = event.outcome is AttemptOutcome.CONNECTED
             observer.check_finished(CheckOutcome(began, event.at, connected, why))

@@ -401,7 +401,8 @@ def _main(argv: Sequence[str] | None) -> int:
             outages,
             horizon,
             settings_by_name,
-            args.seed,
+            ReportHeader(args.hours, args.seed, processor_name, outage_source),
+            ascii_only=args.ascii or not _can_print_unicode(),
         )
 
     try:

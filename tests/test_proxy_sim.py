@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pg_server import PostgresServer
 
@@ -55,10 +57,12 @@ def test_database_processor_through_the_scenario_against_real_postgres(
     )
     lines = first.splitlines()
     assert "fault blackhole in each outage" in lines[0]
-    # Checks every 300 s from 0: the check at 1:00:00 times out 5 s later; the one-minute
+    # The simulator's own per-outage report, with each check's real outcome. Checks every
+    # 300 s from 0: the check at 1:00:00 times out 5 s later (the black hole); the one-minute
     # outage at 3h falls between two checks and is missed.
-    [long_outage] = [line for line in lines if line.startswith("1:00:00-1:20:00")]
-    assert long_outage.split()[1:3] == ["5", "s"]
-    [short_outage] = [line for line in lines if line.startswith("3:00:00-3:01:00")]
-    assert short_outage.split()[1:] == ["missed", "-"]
-    assert lines[-1].strip().endswith("STOPPED")
+    rows = {line.split()[0]: line.split() for line in lines if re.match(r"  #\d+ {4}", line)}
+    assert rows["#1"][1:6] == ["1:00:00", "1:20:00", "1:00:05", "5", "s"]
+    assert " ".join(rows["#2"][1:]) == "3:00:00 3:01:00 - - - - 0 missed: no check saw it"
+    story = first[first.index("checks during and after each outage") :]
+    assert story.count("✗ (timed out)") == int(rows["#1"][-1])  # every check in #1 timed out
+    assert "  #2   | end +60.0s |  +241.1s ✓\n" in story  # ends at the first good check

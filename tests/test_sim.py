@@ -1173,3 +1173,16 @@ def test_a_run_longer_than_fake_clocks_30_day_guard_completes(
     assert outage["reconnected_at"] == outage["end"] + outage["recovery_delay"]
     assert 0 < outage["recovery_delay"] <= 300 * 1.1
     assert result["transitions"][-1] == {"at": 800 * 3600.0, "from": "CONNECTED", "to": "STOPPED"}
+
+
+def test_a_missed_outages_story_ends_at_the_first_check_after_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Checks every 300 s from 0: at 3:00:00, then 3:05:00; the outage falls between them.
+    result = run_json(capsys, "--hours", "6", "--interval", "300", "--outage", "3h01m:3h02m")
+
+    [missed] = result["outages"]
+    assert missed["note"] == "missed: no check saw it"
+    # Connected before, during and after: the check at 3:05:00 shows it; none after it belong.
+    assert [(c["started"], c["connected"]) for c in missed["check_log"]] == [(3 * 3600 + 300, True)]
+    assert missed["check_log_left_out"] == 0 and missed["check_log_end"] == []
