@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from network_support import CONNECTED, CONNECTING, DISCONNECTING, ERROR, NOT_CONNECTED, STOPPED
 
 import chronopype.processors.network as network_module
 from chronopype import NetworkProcessor, NetworkStatus
@@ -27,12 +28,6 @@ from chronopype.processors.backoff import (
 )
 from chronopype_testing import FakeClock, TransitionRecorder, assert_backoff_schedule
 
-CONNECTED = NetworkStatus.CONNECTED
-NOT_CONNECTED = NetworkStatus.NOT_CONNECTED
-CONNECTING = NetworkStatus.CONNECTING
-DISCONNECTING = NetworkStatus.DISCONNECTING
-ERROR = NetworkStatus.ERROR
-STOPPED = NetworkStatus.STOPPED
 LOGGER = "tests.events.service"
 
 

@@ -7,6 +7,7 @@ import math
 import random
 
 import pytest
+from network_support import CONNECTED, CONNECTING, DISCONNECTING, ERROR, NOT_CONNECTED, STOPPED
 
 from chronopype import NetworkProcessor, NetworkStatus
 from chronopype.processors import AttemptOutcome
@@ -19,13 +20,6 @@ from chronopype_testing import (
     Transition,
 )
 from chronopype_testing._fixtures import FakeNetworkProcessorFactory
-
-CONNECTED = NetworkStatus.CONNECTED
-NOT_CONNECTED = NetworkStatus.NOT_CONNECTED
-CONNECTING = NetworkStatus.CONNECTING
-DISCONNECTING = NetworkStatus.DISCONNECTING
-ERROR = NetworkStatus.ERROR
-STOPPED = NetworkStatus.STOPPED
 
 
 def backoff(rng: random.Random, failures: int) -> float:

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Iterable
 
 import pytest
+from network_support import CONNECTED, CONNECTING, DISCONNECTING, ERROR, NOT_CONNECTED, STOPPED
 
 from chronopype import NetworkProcessor, NetworkStatus
 from chronopype_testing import (
@@ -20,13 +21,6 @@ from chronopype_testing import (
 )
 from chronopype_testing._fixtures import FakeNetworkProcessorFactory, TransitionRecorderFactory
 from chronopype_testing._recorder import illegal_transitions, render_timeline, seed_line
-
-CONNECTED = NetworkStatus.CONNECTED
-NOT_CONNECTED = NetworkStatus.NOT_CONNECTED
-CONNECTING = NetworkStatus.CONNECTING
-DISCONNECTING = NetworkStatus.DISCONNECTING
-ERROR = NetworkStatus.ERROR
-STOPPED = NetworkStatus.STOPPED
 
 
 class ScriptedService(NetworkProcessor):
