@@ -133,6 +133,17 @@ def _offset(seconds: float) -> str:
     return f"+{seconds:.1f}s"
 
 
+def _delay_cells(analysis: RunAnalysis, kind: str) -> list[str]:
+    """p50, p95, max and count of one kind of delay, for the delays table."""
+    values = analysis.delays(kind)
+    return [
+        _seconds_or_dash(nearest_rank(values, 50)),
+        _seconds_or_dash(nearest_rank(values, 95)),
+        _seconds_or_dash(max(values, default=None)),
+        str(len(values)),
+    ]
+
+
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return [
@@ -331,16 +342,7 @@ def text_report(analysis: RunAnalysis, header: ReportHeader, *, ascii_only: bool
         lines += ["", "delays (nearest-rank percentiles over the outages that have one):"]
         rows = [["delay", "p50", "p95", "max", "outages"]]
         for kind in ("detection", "recovery"):
-            values = analysis.delays(kind)
-            rows.append(
-                [
-                    kind,
-                    _seconds_or_dash(nearest_rank(values, 50)),
-                    _seconds_or_dash(nearest_rank(values, 95)),
-                    _seconds_or_dash(max(values, default=None)),
-                    str(len(values)),
-                ]
-            )
+            rows.append([kind, *_delay_cells(analysis, kind)])
         lines += _table(rows)
         lines += _worst_lines(analysis, ascii_only=ascii_only)
     lines.append("")
@@ -395,17 +397,7 @@ def compare_report(
         rows = [["delay", "", "p50", "p95", "max", "outages"]]
         for kind in ("detection", "recovery"):
             for label, analysis in runs:
-                values = analysis.delays(kind)
-                rows.append(
-                    [
-                        kind,
-                        label,
-                        _seconds_or_dash(nearest_rank(values, 50)),
-                        _seconds_or_dash(nearest_rank(values, 95)),
-                        _seconds_or_dash(max(values, default=None)),
-                        str(len(values)),
-                    ]
-                )
+                rows.append([kind, label, *_delay_cells(analysis, kind)])
         lines += _table(rows)
         for label, analysis in runs:
             lines += [f"{label}: {line}" for line in _worst_lines(analysis, ascii_only=ascii_only)]
